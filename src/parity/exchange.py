@@ -1,0 +1,135 @@
+"""One request/response pair with a provider, as parity records it.
+
+An `Exchange` is what the client returns and what the store keeps: enough to recompute
+every metric later without asking the provider again. Nothing in it may hold a secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorClass(StrEnum):
+    """Why an exchange did not produce a usable response."""
+
+    TIMEOUT = "timeout"
+    CONNECT = "connect"
+    RATE_LIMITED = "rate_limited"
+    HTTP_4XX = "http_4xx"
+    HTTP_5XX = "http_5xx"
+    MALFORMED_STREAM = "malformed_stream"
+    INVALID_JSON = "invalid_json"
+
+
+@dataclass
+class Timings:
+    """Clock readings in nanoseconds from `time.perf_counter_ns`, all on one clock.
+
+    `sent` is taken just before the request is written; the others as bytes arrive.
+    `token_chunks` holds the arrival time of every chunk that carried generated text
+    (reasoning or answer). Absent readings are None.
+    """
+
+    sent: int
+    headers: int | None = None
+    first_chunk: int | None = None
+    first_token_chunk: int | None = None
+    first_answer_chunk: int | None = None
+    token_chunks: list[int] = field(default_factory=list)
+    end: int | None = None
+
+
+@dataclass
+class Exchange:
+    """The record of one request to one provider (after retries: the last attempt's outcome).
+
+    `text` is the assembled answer content, `reasoning` the assembled reasoning text from
+    `reasoning` or `reasoning_content` fields, `reasoning_field` which of the two was used.
+    `raw` is the raw response body (non-streamed) and `chunks` the raw SSE data payloads
+    (streamed), kept verbatim so fields a provider adds are never lost.
+    """
+
+    request: dict[str, Any]
+    stream: bool
+    timings: Timings
+    status: int | None = None
+    error: ErrorClass | None = None
+    error_detail: str | None = None
+    raw: str | None = None
+    chunks: list[str] = field(default_factory=list)
+    text: str = ""
+    reasoning: str = ""
+    reasoning_field: str | None = None
+    finish_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    attempts: int = 1
+
+    @property
+    def ok(self) -> bool:
+        """True when the provider answered with a usable completion."""
+        return self.error is None
+
+    def ttft_ms(self) -> float | None:
+        """Request sent -> first chunk carrying generated text (reasoning or answer)."""
+        return _ms(self.timings.sent, self.timings.first_token_chunk)
+
+    def ttfat_ms(self) -> float | None:
+        """Request sent -> first chunk carrying answer content (after any reasoning)."""
+        return _ms(self.timings.sent, self.timings.first_answer_chunk)
+
+    def e2e_ms(self) -> float | None:
+        """Request sent -> response fully received (stream closed)."""
+        return _ms(self.timings.sent, self.timings.end)
+
+    def completion_tokens(self) -> int | None:
+        """Output tokens as the provider reported them in `usage`, if it did."""
+        if not self.usage:
+            return None
+        value = self.usage.get("completion_tokens")
+        return value if isinstance(value, int) else None
+
+    def prompt_tokens(self) -> int | None:
+        """Input tokens as the provider reported them in `usage`, if it did."""
+        if not self.usage:
+            return None
+        value = self.usage.get("prompt_tokens")
+        return value if isinstance(value, int) else None
+
+    def output_tokens_per_s(self) -> float | None:
+        """(output tokens - 1) / (last token chunk - first token chunk), server-counted tokens."""
+        tokens = self.completion_tokens()
+        chunks = self.timings.token_chunks
+        if tokens is None or tokens < 2 or len(chunks) < 2:
+            return None
+        span_ns = chunks[-1] - chunks[0]
+        if span_ns <= 0:
+            return None
+        return (tokens - 1) / (span_ns / 1e9)
+
+    def itl_ms(self) -> list[float]:
+        """Gaps between consecutive token-bearing chunks, in milliseconds."""
+        chunks = self.timings.token_chunks
+        return [(b - a) / 1e6 for a, b in zip(chunks, chunks[1:], strict=False)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        data = asdict(self)
+        data["error"] = self.error.value if self.error else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Exchange:
+        """Inverse of `to_dict`."""
+        data = dict(data)
+        data["timings"] = Timings(**data["timings"])
+        data["error"] = ErrorClass(data["error"]) if data.get("error") else None
+        return cls(**data)
+
+
+def _ms(start: int | None, stop: int | None) -> float | None:
+    if start is None or stop is None:
+        return None
+    return (stop - start) / 1e6

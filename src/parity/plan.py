@@ -1,0 +1,40 @@
+"""What a run asks: its options and the requests they plan for each provider."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from parity.config import Provider
+from parity.probes import accuracy, speed
+from parity.probes.base import Request
+from parity.probes.conformance.registry import CHECKS
+from parity.suites import get_suite
+
+
+class RunOptions(BaseModel):
+    """The settings of a run, stored with it so `--resume` plans the same requests."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    suite: str = "easy"
+    repeats: int = Field(default=3, ge=1, le=1000)
+    speed_requests: int = Field(default=5, ge=0, le=10_000)
+    speed_max_tokens: int = Field(default=64, ge=2)
+    margin: float = Field(default=0.03, gt=0, lt=1)
+    conformance: bool = True
+    retries: int = Field(default=3, ge=0)
+
+
+def plan_requests(run_id: str, provider: Provider, options: RunOptions) -> list[Request]:
+    """Every request the run sends to `provider`, deduplicated by key, in sending order."""
+    planned: list[Request] = []
+    if options.speed_requests:
+        planned += speed.plan(run_id, options.speed_requests, options.speed_max_tokens)
+    planned += accuracy.plan(get_suite(options.suite), options.repeats)
+    if options.conformance:
+        for check in CHECKS:
+            planned += check.plan(provider)
+    unique: dict[str, Request] = {}
+    for req in planned:
+        unique.setdefault(req.key, req)
+    return list(unique.values())

@@ -1,0 +1,56 @@
+"""Accuracy: a suite's problems, each asked `repeats` times, scored, compared to the reference."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
+from typing import Any
+
+from parity.probes.base import Request
+from parity.stats import accuracy, paired_difference
+from parity.store import StoredExchange
+from parity.suites import Suite
+
+PROBE = "accuracy"
+
+
+def plan(suite: Suite, repeats: int) -> list[Request]:
+    """Every problem of the suite `repeats` times, with the suite's sampling settings."""
+    planned = []
+    for problem in suite.problems:
+        body = {"messages": suite.messages(problem), **suite.sampling}
+        for r in range(repeats):
+            planned.append(Request(f"accuracy/{suite.name}/{problem.id}/{r}", PROBE, body))
+    return planned
+
+
+def scores(suite: Suite, stored: Iterable[StoredExchange]) -> dict[str, list[float]]:
+    """Per-problem scores of the successful exchanges (failed requests are not scored)."""
+    answers = {p.id: p.answer for p in suite.problems}
+    out: dict[str, list[float]] = {p.id: [] for p in suite.problems}
+    for item in stored:
+        parts = item.key.split("/")
+        if len(parts) != 4 or parts[1] != suite.name or not item.exchange.ok:
+            continue
+        problem = parts[2]
+        if problem in answers:
+            out[problem].append(suite.score(item.exchange.text, answers[problem]))
+    return out
+
+
+def analyse(
+    provider_scores: Mapping[str, list[float]],
+    reference_scores: Mapping[str, list[float]] | None,
+    errors: int,
+    margin: float,
+) -> dict[str, Any]:
+    """Accuracy with its 95% CI and, when a reference is given, the paired verdict."""
+    result: dict[str, Any] = {"errors": errors}
+    if not any(provider_scores.values()):
+        result["accuracy"] = None
+        return result
+    result["accuracy"] = asdict(accuracy(provider_scores))
+    if reference_scores is not None and any(reference_scores.values()):
+        comparison = paired_difference(provider_scores, reference_scores, margin=margin)
+        result["vs_reference"] = asdict(comparison)
+    return result

@@ -1,0 +1,1 @@
+"""Conformance: one module per family of checks; `registry.CHECKS` lists them all."""

@@ -1,0 +1,95 @@
+"""A conformance check as a small declarative unit.
+
+A `Check` says what it checks, why it matters, which requests it costs (`plan`) and how it
+judges the answers (`judge`), keeping evidence when it fails. Add one by copying a
+neighbour in this package and listing it in `registry.py`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from parity.config import Provider
+from parity.exchange import Exchange
+from parity.probes.base import Request
+
+PROBE = "conformance"
+
+
+class Status(StrEnum):
+    """Outcome of one check on one provider."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    NOT_APPLICABLE = "n/a"
+    ERROR = "error"  # the provider did not answer the check's requests at all
+
+
+@dataclass(frozen=True)
+class CheckInput:
+    """What a check's judge sees: its exchanges, by key, for the provider and the reference."""
+
+    provider: Provider
+    exchanges: Mapping[str, Exchange]
+    reference: Mapping[str, Exchange] | None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A check's verdict with the figure it measured, the bar it applied and its evidence."""
+
+    status: Status
+    figure: str
+    bar: str
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One conformance check."""
+
+    id: str
+    family: str
+    checks: str
+    why: str
+    plan: Callable[[Provider], list[Request]]
+    judge: Callable[[CheckInput], CheckResult]
+
+    def cost(self, provider: Provider) -> int:
+        """Requests the check sends to `provider`."""
+        return len(self.plan(provider))
+
+
+def request(check_id: str, name: str, body: dict[str, Any], stream: bool = False) -> Request:
+    """A conformance request keyed under its check."""
+    return Request(f"conformance/{check_id}/{name}", PROBE, body, stream=stream)
+
+
+def evidence(key: str, exchange: Exchange, **figures: Any) -> dict[str, Any]:
+    """A compact evidence record: the request, what came back, and the figures judged."""
+    return {
+        "key": key,
+        "request": exchange.request,
+        "status": exchange.status,
+        "error": exchange.error.value if exchange.error else None,
+        "error_detail": exchange.error_detail,
+        "text": exchange.text[:300],
+        "finish_reason": exchange.finish_reason,
+        "usage": exchange.usage,
+        **figures,
+    }
+
+
+def failed_requests(inp: CheckInput) -> list[dict[str, Any]]:
+    """Evidence for every exchange of the check that got no usable response."""
+    return [evidence(key, x) for key, x in inp.exchanges.items() if not x.ok]
+
+
+def all_failed(inp: CheckInput) -> CheckResult | None:
+    """An ERROR result when no exchange of the check succeeded, else None."""
+    if inp.exchanges and all(not x.ok for x in inp.exchanges.values()):
+        return CheckResult(Status.ERROR, "no usable response", "-", failed_requests(inp))
+    return None

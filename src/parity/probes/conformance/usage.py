@@ -1,0 +1,99 @@
+"""Token accounting: is usage reported, self-consistent, and what the reference bills?"""
+
+from __future__ import annotations
+
+from parity.config import Provider
+from parity.probes.base import Request, user
+from parity.probes.conformance.base import (
+    Check,
+    CheckInput,
+    CheckResult,
+    Status,
+    all_failed,
+    evidence,
+    request,
+)
+
+QUESTION = user("Name three primary colours.")
+PROMPT_TOKEN_SLACK = 3  # the Kimi vendor verifier's bar: [expected, expected + 3]
+
+
+def _plan_reported(provider: Provider) -> list[Request]:
+    body = {"messages": QUESTION, "max_tokens": 24, "temperature": 0}
+    return [
+        request("usage.reported", "plain", body),
+        request("usage.reported", "stream", body, stream=True),
+    ]
+
+
+def _judge_reported(inp: CheckInput) -> CheckResult:
+    if (failed := all_failed(inp)) is not None:
+        return failed
+    problems = []
+    for key, x in inp.exchanges.items():
+        u = x.usage or {}
+        p, c, t = u.get("prompt_tokens"), u.get("completion_tokens"), u.get("total_tokens")
+        reason = None
+        if not x.ok:
+            reason = "request failed"
+        elif not all(isinstance(v, int) for v in (p, c, t)):
+            reason = "usage missing or not integers"
+        elif p + c != t:  # type: ignore[operator]
+            reason = "total_tokens != prompt_tokens + completion_tokens"
+        elif x.text and c == 0:
+            reason = "text returned but completion_tokens is 0"
+        if reason:
+            problems.append(evidence(key, x, problem=reason))
+    n = len(inp.exchanges)
+    return CheckResult(
+        Status.FAIL if problems else Status.PASS,
+        f"{n - len(problems)}/{n} responses with consistent usage",
+        "all",
+        problems,
+    )
+
+
+REPORTED = Check(
+    id="usage.reported",
+    family="token accounting",
+    checks="usage is reported (streamed with include_usage, and not) and adds up",
+    why="you are billed from usage; a provider that omits or miscounts it cannot be audited",
+    plan=_plan_reported,
+    judge=_judge_reported,
+)
+
+
+def _plan_prompt_tokens(provider: Provider) -> list[Request]:
+    body = {"messages": QUESTION, "max_tokens": 1, "temperature": 0}
+    return [request("usage.prompt_tokens", "q", body)]
+
+
+def _judge_prompt_tokens(inp: CheckInput) -> CheckResult:
+    if (failed := all_failed(inp)) is not None:
+        return failed
+    bar = f"[reference, reference + {PROMPT_TOKEN_SLACK}]"
+    if inp.reference is None:
+        return CheckResult(Status.NOT_APPLICABLE, "no reference provider", bar)
+    key, x = next(iter(inp.exchanges.items()))
+    ref = inp.reference.get(key)
+    expected = ref.prompt_tokens() if ref is not None else None
+    got = x.prompt_tokens()
+    if expected is None:
+        return CheckResult(Status.NOT_APPLICABLE, "the reference reported no prompt_tokens", bar)
+    if got is None:
+        return CheckResult(Status.FAIL, "no prompt_tokens", bar, [evidence(key, x)])
+    ok = expected <= got <= expected + PROMPT_TOKEN_SLACK
+    figure = f"prompt_tokens {got} vs reference {expected}"
+    found = [] if ok else [evidence(key, x, prompt_tokens=got, reference_prompt_tokens=expected)]
+    return CheckResult(Status.PASS if ok else Status.FAIL, figure, bar, found)
+
+
+PROMPT_TOKENS = Check(
+    id="usage.prompt_tokens",
+    family="token accounting",
+    checks="the same conversation costs the reference's prompt_tokens (+3 at most)",
+    why="a different count means a different chat template (or a padded bill): the model "
+    "then sees a prompt it was not trained on",
+    plan=_plan_prompt_tokens,
+    judge=_judge_prompt_tokens,
+)

@@ -1,0 +1,36 @@
+"""Tables for `parity runs` and `parity local status`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+
+from parity.store import RunInfo
+
+
+def runs_table(runs: Sequence[RunInfo]) -> Table:
+    """One row per run: id, started, status, exchanges, source file, suite."""
+    table = Table(title="runs", title_justify="left", header_style="bold")
+    for column in ("run", "started", "status", "exchanges", "providers file", "suite"):
+        table.add_column(column)
+    for r in runs:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created_at))
+        suite = f"{r.options.get('suite', '-')} x{r.options.get('repeats', '-')}"
+        table.add_row(r.id, started, r.status, str(r.exchanges), r.source or "-", suite)
+    return table
+
+
+def fleet_table(servers: Sequence[Any]) -> Table:
+    """One row per local server: variant, URL, pid, alive, log."""
+    table = Table(title="local fleet", title_justify="left", header_style="bold")
+    for column in ("variant", "base_url", "pid", "alive", "log"):
+        table.add_column(column)
+    for s in servers:
+        alive = "[green]yes[/]" if s.alive else "[red]no[/]"
+        table.add_row(s.variant, s.base_url, str(s.pid), alive, str(s.log))
+    if not servers:
+        table.caption = "nothing running (start with: parity local up)"
+    return table

@@ -1,0 +1,108 @@
+"""The terminal leaderboard: one row per provider, the figures a buyer compares."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from parity.analysis import ProviderResult
+
+VERDICT_STYLE = {
+    "reference": "bold cyan",
+    "equivalent": "green",
+    "inconclusive": "yellow",
+    "better": "green",
+    "degraded": "bold red",
+    "unreachable": "bold red",
+    "no data": "red",
+}
+
+
+def leaderboard(results: list[ProviderResult], title: str) -> Table:
+    """A rich table: provider, TTFT p50, tokens/s p50, accuracy +- CI, verdict, conformance, price, cost."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("provider")
+    table.add_column("TTFT p50", justify="right")
+    table.add_column("tok/s p50", justify="right")
+    table.add_column("accuracy (95% CI)", justify="right")
+    table.add_column("Δ vs ref (95% CI)", justify="right")
+    table.add_column("verdict")
+    table.add_column("conform", justify="right")
+    table.add_column("$/1M blended", justify="right")
+    table.add_column("run cost", justify="right")
+    for r in results:
+        verdict = r.verdict
+        style = VERDICT_STYLE.get(verdict, "")
+        if r.reachable is False:
+            table.add_row(r.name, "-", "-", "-", "-", f"[{style}]unreachable[/]", "-", _price(r.blended_price), "-")
+            continue
+        passed, judged = r.conformance_counts()
+        conform = f"{passed}/{judged}" if judged else "-"
+        if judged and passed < judged:
+            conform = f"[red]{conform}[/]"
+        table.add_row(
+            r.name,
+            _ms((r.speed or {}).get("ttft_ms", {}).get("p50")),
+            _num((r.speed or {}).get("output_tokens_per_s", {}).get("p50")),
+            _accuracy(r),
+            _delta(r),
+            f"[{style}]{verdict}[/]" if style else verdict,
+            conform,
+            _price(r.blended_price),
+            _cost(r.cost_usd),
+        )
+    return table
+
+
+def failures(results: list[ProviderResult]) -> Table | None:
+    """A table of failed conformance checks with their figure and bar, or None if none failed."""
+    table = Table(title="conformance failures", title_justify="left", header_style="bold")
+    table.add_column("provider")
+    table.add_column("check")
+    table.add_column("found")
+    table.add_column("bar")
+    rows = 0
+    for r in results:
+        for c in r.conformance:
+            if c["status"] in ("fail", "error"):
+                table.add_row(r.name, c["id"], c["figure"], c["bar"])
+                rows += 1
+    return table if rows else None
+
+
+def print_report(console: Console, results: list[ProviderResult], title: str) -> None:
+    """Print the leaderboard, then the conformance failures."""
+    console.print(leaderboard(results, title))
+    table = failures(results)
+    if table is not None:
+        console.print(table)
+
+
+def _accuracy(r: ProviderResult) -> str:
+    acc = (r.accuracy or {}).get("accuracy")
+    if not acc:
+        return "-"
+    return f"{acc['value']:.0%} [{acc['low']:.0%}, {acc['high']:.0%}]"
+
+
+def _delta(r: ProviderResult) -> str:
+    vs = (r.accuracy or {}).get("vs_reference")
+    if not vs:
+        return "-"
+    return f"{vs['diff'] * 100:+.0f} [{vs['low'] * 100:+.0f}, {vs['high'] * 100:+.0f}] p={vs['p_value']:.2g}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} ms"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _price(value: float | None) -> str:
+    return "-" if value is None else f"${value:.2f}"
+
+
+def _cost(value: float | None) -> str:
+    return "-" if value is None else f"${value:.6f}"
