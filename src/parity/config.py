@@ -148,4 +148,4 @@ def _describe(exc: ValidationError, data: dict[str, Any]) -> str:
     parts = [part for part in (where, key) if part]
     more = len(exc.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return f"{' '.join(parts) + ': ' if parts else ''}{message}{suffix}"
+    return f"{': '.join(parts) + ': ' if parts else ''}{message}{suffix}"
