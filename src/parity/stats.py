@@ -192,6 +192,7 @@ class _Ragged:
 
     padded: FloatArray
     lengths: IntArray
+    binary: bool  # every score is exactly 0 or 1
 
     @property
     def means(self) -> FloatArray:
@@ -223,7 +224,8 @@ def _pack(scores: Mapping[str, Sequence[float]], ids: Sequence[str]) -> _Ragged:
     padded = np.zeros((len(rows), width), dtype=np.float64)
     for i, row in enumerate(rows):
         padded[i, : row.size] = row
-    return _Ragged(padded, lengths)
+    binary = bool(np.all((padded == 0.0) | (padded == 1.0)))
+    return _Ragged(padded, lengths, binary)
 
 
 def _nonempty_ids(scores: Mapping[str, Sequence[float]]) -> list[str]:
@@ -241,6 +243,12 @@ def _resampled_means(data: _Ragged, idx: IntArray, rng: np.random.Generator) -> 
     width = data.padded.shape[1]
     if width == 1:  # one repeat each: nothing to resample within problems
         out: FloatArray = data.padded[idx, 0]
+        return out
+    if data.binary:
+        # Resampling L pass/fail repeats with replacement and counting passes is exactly
+        # Binomial(L, passes / L): one draw per problem instead of L.
+        means = data.means[idx]
+        out = rng.binomial(lengths, means) / lengths
         return out
     # j ~ Uniform{0, ..., L-1} for each drawn problem and each of `width` slots; only the
     # first L slots of a problem with L repeats are kept.
@@ -283,6 +291,8 @@ def accuracy(
     widened if needed to contain ``value``. It is always a valid interval inside ``[0, 1]``
     with ``low <= value <= high``; it is degenerate (``low == high``) when there is no
     variability to resample (e.g. all scores identical). Deterministic given ``seed``.
+    When every score is exactly 0 or 1, each drawn problem's resampled repeats are drawn as
+    one ``Binomial(L, solve rate)`` count, which has exactly the same distribution.
 
     Raises ValueError if no problem has samples, a score is outside ``[0, 1]`` or NaN,
     ``confidence`` is not in (0, 1) or ``n_boot < 1``.
