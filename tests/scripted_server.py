@@ -100,7 +100,7 @@ class Reply:
         content_type: str = "text/event-stream",
         chunked: bool = True,
     ) -> None:
-        """Send the head of a streamed response: chunked, or delimited by closing (`chunked=False`)."""
+        """Send the head of a streamed response: chunked, or ended by closing (`chunked=False`)."""
         all_headers = {"Content-Type": content_type, "Cache-Control": "no-cache"}
         all_headers.update(headers or {})
         self._chunked = chunked
@@ -175,9 +175,7 @@ def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> dict[str, 
         "object": "chat.completion.chunk",
         "created": 1700000000,
         "model": MODEL_ID,
-        "choices": [
-            {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        ],
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
     }
 
 
@@ -316,7 +314,9 @@ async def r503date(req: Request, reply: Reply) -> None:
     """503 with an HTTP-date Retry-After (already past) on the first request, then `ok`."""
     if req.seq == 1:
         past = "Wed, 21 Oct 2015 07:28:00 GMT"
-        await reply.send(503, error_body("overloaded", "server_error"), headers={"Retry-After": past})
+        await reply.send(
+            503, error_body("overloaded", "server_error"), headers={"Retry-After": past}
+        )
     else:
         await ok(req, reply)
 

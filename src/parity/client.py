@@ -191,14 +191,15 @@ class ProviderClient:
         self, reachable: bool, status: int | None, detail: str, models: list[str] | None = None
     ) -> ModelsProbe:
         if self._key:
-            detail = detail.replace(self._key, _SCRUBBED)
+            detail = _scrub(detail, self._key)
+            models = _scrub(models, self._key)
         return ModelsProbe(reachable=reachable, status=status, models=models or [], detail=detail)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before attempt `attempt + 1`."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_backoff_s)
-        base = min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
+        base = min(self.backoff_s * 2.0 ** (attempt - 1), self.max_backoff_s)
         return base * (0.5 + random.random() / 2)  # jitter: spread retries of parallel callers
 
     async def _attempt(
@@ -250,10 +251,10 @@ class ProviderClient:
             else:
                 await self._read_body(response, exchange)
         except httpx.TimeoutException as exc:
-            timings.end = time.perf_counter_ns()
+            timings.end = timings.end or time.perf_counter_ns()
             _fail(exchange, ErrorClass.TIMEOUT, f"timed out reading the response: {_exc_text(exc)}")
         except httpx.HTTPError as exc:
-            timings.end = time.perf_counter_ns()
+            timings.end = timings.end or time.perf_counter_ns()
             if exchange.error is None:
                 kind = ErrorClass.MALFORMED_STREAM if stream else ErrorClass.INVALID_JSON
                 _fail(exchange, kind, f"response broken off: {_exc_text(exc)}")
@@ -328,7 +329,10 @@ class ProviderClient:
             exchange.usage = usage
 
     async def _read_stream(self, response: httpx.Response, exchange: Exchange) -> None:
-        """Read an SSE stream, timing every chunk, and assemble the answer from the deltas."""
+        """Read an SSE stream, timing every chunk, and assemble the answer from the deltas.
+
+        Only the first choice of each chunk is read: parity asks for one choice (n=1).
+        """
         timings = exchange.timings
         content_type = response.headers.get("content-type", "")
         if not content_type.lower().startswith("text/event-stream"):
@@ -344,15 +348,18 @@ class ProviderClient:
             return
         parser = SSEParser()
         state = _StreamState(exchange)
-        async for part in response.aiter_bytes():
-            now = time.perf_counter_ns()
-            payloads = parser.feed(part)
-            if payloads and not state.take(payloads, now):
-                break
-        else:
-            state.take(parser.close(), time.perf_counter_ns())
-        timings.end = time.perf_counter_ns()
-        state.finish()
+        try:
+            async for part in response.aiter_bytes():
+                now = time.perf_counter_ns()
+                payloads = parser.feed(part)
+                if payloads and not state.take(payloads, now):
+                    break
+            else:
+                state.take(parser.close(), time.perf_counter_ns())
+        finally:
+            # Also when the connection breaks: keep what arrived, for diagnosis.
+            timings.end = time.perf_counter_ns()
+            state.finish()
         if exchange.error is not None:
             return
         if parser.problems:
@@ -386,15 +393,22 @@ class _StreamState:
                 self.done = True
                 continue
             exchange.chunks.append(payload)
+            if self.done:
+                _fail(exchange, ErrorClass.MALFORMED_STREAM, "data after data: [DONE]")
+                return False
             try:
                 chunk = orjson.loads(payload)
             except orjson.JSONDecodeError:
                 _fail(exchange, ErrorClass.MALFORMED_STREAM, f"data is not JSON: {payload[:120]!r}")
                 return False
             if not isinstance(chunk, dict):
-                _fail(exchange, ErrorClass.MALFORMED_STREAM, f"data is not an object: {payload[:120]!r}")
+                _fail(
+                    exchange,
+                    ErrorClass.MALFORMED_STREAM,
+                    f"data is not an object: {payload[:120]!r}",
+                )
                 return False
-            if "error" in chunk and chunk["error"]:
+            if chunk.get("error"):
                 _fail(
                     exchange,
                     ErrorClass.MALFORMED_STREAM,

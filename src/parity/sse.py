@@ -103,20 +103,21 @@ class SSEParser:
         An event not followed by a blank line is incomplete by the spec; it is still returned
         (so nothing received is lost) but also recorded as a problem.
         """
+        out: list[str] = []
         if self._cr:
             self._cr = False
-            self._buf += b"\n"
+            out = self.feed(b"\n")  # the pending b"\r" was a line ending after all
         rest = bytes(self._buf).strip(b"\n")
         self._buf.clear()
         self._scan = 0
         if not rest:
-            return []
+            return out
         self._problem(f"stream ended inside an event: {_snippet(rest)}")
         payload = self._slow_event(rest)
-        if payload is None:
-            return []
-        self.events += 1
-        return [payload]
+        if payload is not None:
+            self.events += 1
+            out.append(payload)
+        return out
 
     def _slow_event(self, event: bytes) -> str | None:
         """Parse one event line by line; return its data, or None when it carries none."""
