@@ -241,8 +241,9 @@ def main() -> None:
     try:
         app()
     except ParityError as exc:
-        err.print(f"[bold red]parity: error:[/] {exc}", highlight=False)
+        # Plain print: one line, never wrapped, and no markup read into "[[provider]]".
+        print(f"parity: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        err.print("parity: interrupted; everything measured so far is in the store (use --resume)")
+        print("parity: interrupted; everything measured so far is in the store", file=sys.stderr)
         sys.exit(130)
