@@ -145,3 +145,37 @@ def test_kill_9_then_resume_sends_no_stored_request_again(tmp_path: Path) -> Non
     assert received - planned == len(twice)
     (status,) = con.execute("SELECT status FROM runs").fetchone()
     assert status == "finished"
+
+
+def test_providers_check_says_which_are_reachable(tmp_path: Path) -> None:
+    with ScriptedServer() as server:
+        path = tmp_path / "providers.toml"
+        path.write_text(provider_toml("up", server.base("ok"))
+                        + provider_toml("down", f"http://127.0.0.1:{unused_port()}/v1"))
+        result = parity("providers", "check", str(path), env={"COLUMNS": "200"})
+    assert result.returncode == 1
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") > 3}
+    assert "yes" in rows["up"] and "no" in rows["down"]
+
+
+def test_runs_lists_runs_and_report_recomputes(tmp_path: Path) -> None:
+    with ScriptedServer() as server:
+        path = tmp_path / "providers.toml"
+        path.write_text(provider_toml("a", server.base("ok"), reference=True))
+        db = tmp_path / "p.db"
+        first = parity("run", str(path), "--db", str(db), "--repeats", "1", "--no-conformance")
+    assert first.returncode == 0, first.stderr
+    listed = parity("runs", "--db", str(db), env={"COLUMNS": "200"})
+    assert listed.returncode == 0 and "finished" in listed.stdout
+    again = parity("report", "--db", str(db), "--json", str(tmp_path / "r.json"), env={"COLUMNS": "200"})
+    assert again.returncode == 0 and "reference" in again.stdout
+    assert (tmp_path / "r.json").exists()
+
+
+def test_every_command_explains_itself() -> None:
+    for command in (["run"], ["runs"], ["report"], ["demo"], ["providers", "check"],
+                    ["local", "up"], ["local", "down"], ["local", "status"]):
+        result = parity(*command, "--help", env={"COLUMNS": "200"})
+        assert result.returncode == 0, command
+        assert "Usage" in result.stdout
+    assert "Cost" in parity("run", "--help", env={"COLUMNS": "200"}).stdout

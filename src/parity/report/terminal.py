@@ -27,6 +27,7 @@ def leaderboard(results: list[ProviderResult], title: str) -> Table:
     table.add_column("accuracy (95% CI)", justify="right")
     table.add_column("Δ vs ref (95% CI)", justify="right")
     table.add_column("verdict")
+    table.add_column("errors", justify="right")
     table.add_column("conform", justify="right")
     table.add_column("$/1M blended", justify="right")
     table.add_column("run cost", justify="right")
@@ -34,7 +35,8 @@ def leaderboard(results: list[ProviderResult], title: str) -> Table:
         verdict = r.verdict
         style = VERDICT_STYLE.get(verdict, "")
         if r.reachable is False:
-            table.add_row(r.name, "-", "-", "-", "-", f"[{style}]unreachable[/]", "-", _price(r.blended_price), "-")
+            row = ["-"] * 4 + [f"[{style}]unreachable[/]", "-", "-", _price(r.blended_price), "-"]
+            table.add_row(r.name, *row)
             continue
         passed, judged = r.conformance_counts()
         conform = f"{passed}/{judged}" if judged else "-"
@@ -47,6 +49,7 @@ def leaderboard(results: list[ProviderResult], title: str) -> Table:
             _accuracy(r),
             _delta(r),
             f"[{style}]{verdict}[/]" if style else verdict,
+            _errors(r),
             conform,
             _price(r.blended_price),
             _cost(r.cost_usd),
@@ -90,6 +93,14 @@ def _delta(r: ProviderResult) -> str:
     if not vs:
         return "-"
     return f"{vs['diff'] * 100:+.0f} [{vs['low'] * 100:+.0f}, {vs['high'] * 100:+.0f}] p={vs['p_value']:.2g}"
+
+
+def _errors(r: ProviderResult) -> str:
+    total = sum(r.errors.values())
+    if not total:
+        return "0"
+    worst = max(r.errors, key=lambda k: r.errors[k])
+    return f"[red]{total}/{r.requests}[/] {worst}"
 
 
 def _ms(value: float | None) -> str:

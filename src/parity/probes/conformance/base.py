@@ -91,5 +91,7 @@ def failed_requests(inp: CheckInput) -> list[dict[str, Any]]:
 def all_failed(inp: CheckInput) -> CheckResult | None:
     """An ERROR result when no exchange of the check succeeded, else None."""
     if inp.exchanges and all(not x.ok for x in inp.exchanges.values()):
-        return CheckResult(Status.ERROR, "no usable response", "-", failed_requests(inp))
+        classes = sorted({x.error.value for x in inp.exchanges.values() if x.error})
+        figure = f"no usable response ({', '.join(classes)})"
+        return CheckResult(Status.ERROR, figure, "-", failed_requests(inp))
     return None
