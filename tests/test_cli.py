@@ -19,14 +19,21 @@ FAKE_KEY = "sk-parity-FAKE-7f3a9c1e5b2d4680"
 PARITY = [sys.executable, "-m", "parity"]
 
 
-def parity(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def parity(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*PARITY, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+        [*PARITY, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
-def provider_toml(name: str, base_url: str, *, reference: bool = False, key: bool = False,
-                  concurrency: int = 2) -> str:
+def provider_toml(
+    name: str, base_url: str, *, reference: bool = False, key: bool = False, concurrency: int = 2
+) -> str:
     lines = [
         "[[provider]]",
         f'name = "{name}"',
@@ -62,7 +69,9 @@ def test_unknown_resume_run_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2 and "no run 'nope'" in result.stderr
 
 
-def test_unreachable_provider_is_reported_and_the_run_goes_on_and_key_never_leaks(tmp_path: Path) -> None:
+def test_unreachable_provider_is_reported_and_the_run_goes_on_and_key_never_leaks(
+    tmp_path: Path,
+) -> None:
     with ScriptedServer() as server:
         path = tmp_path / "providers.toml"
         path.write_text(
@@ -72,11 +81,22 @@ def test_unreachable_provider_is_reported_and_the_run_goes_on_and_key_never_leak
         )
         db, summary = tmp_path / "p.db", tmp_path / "summary.json"
         result = parity(
-            "run", str(path), "--db", str(db), "--repeats", "1", "--speed-requests", "2",
-            "--json", str(summary), env={"PARITY_TEST_KEY": FAKE_KEY, "COLUMNS": "200"},
+            "run",
+            str(path),
+            "--db",
+            str(db),
+            "--repeats",
+            "1",
+            "--speed-requests",
+            "2",
+            "--json",
+            str(summary),
+            env={"PARITY_TEST_KEY": FAKE_KEY, "COLUMNS": "200"},
         )
         # The key was really sent...
-        assert any(r.headers.get("authorization") == f"Bearer {FAKE_KEY}" for r in server.received("ok"))
+        assert any(
+            r.headers.get("authorization") == f"Bearer {FAKE_KEY}" for r in server.received("ok")
+        )
     # ...and the run finished for the reachable providers, with the unreachable one reported.
     assert result.returncode == 1, result.stderr
     assert "unreachable" in result.stdout and "down" in result.stdout
@@ -99,12 +119,15 @@ def paced(delay_s: float):  # type: ignore[no-untyped-def]
 def test_kill_9_then_resume_sends_no_stored_request_again(tmp_path: Path) -> None:
     with ScriptedServer(scenarios={"paced": paced(0.03)}) as server:
         path = tmp_path / "providers.toml"
-        path.write_text(provider_toml("a", server.base("paced"), reference=True, concurrency=2)
-                        + provider_toml("b", server.base("paced"), concurrency=2))
+        path.write_text(
+            provider_toml("a", server.base("paced"), reference=True, concurrency=2)
+            + provider_toml("b", server.base("paced"), concurrency=2)
+        )
         db = tmp_path / "p.db"
         args = ["--db", str(db), "--repeats", "2", "--speed-requests", "3", "--no-conformance"]
-        proc = subprocess.Popen([*PARITY, "run", str(path), *args],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*PARITY, "run", str(path), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         stored_at_kill: set[tuple[str, str]] = set()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -118,11 +141,13 @@ def test_kill_9_then_resume_sends_no_stored_request_again(tmp_path: Path) -> Non
             if len(rows) >= 60:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
-                stored_at_kill = {(p, k) for p, k in sqlite3.connect(db).execute(
-                    "SELECT provider, key FROM exchanges")}
+                stored_at_kill = {
+                    (p, k)
+                    for p, k in sqlite3.connect(db).execute("SELECT provider, key FROM exchanges")
+                }
                 break
         assert stored_at_kill, "the run finished before it could be killed"
-        planned = 2 * (3 + 40 * 2)
+        planned = 2 * (3 + 80 * 2)
         assert len(stored_at_kill) < planned
 
         con = sqlite3.connect(db)
@@ -132,9 +157,13 @@ def test_kill_9_then_resume_sends_no_stored_request_again(tmp_path: Path) -> Non
 
         received = server.count("paced")
     con = sqlite3.connect(db)
-    rows = con.execute("SELECT provider, key, COUNT(*) FROM exchanges GROUP BY provider, key").fetchall()
+    rows = con.execute(
+        "SELECT provider, key, COUNT(*) FROM exchanges GROUP BY provider, key"
+    ).fetchall()
     assert len(rows) == planned and all(n == 1 for _, _, n in rows)
-    sends = con.execute("SELECT provider, key, COUNT(*) FROM sends GROUP BY provider, key").fetchall()
+    sends = con.execute(
+        "SELECT provider, key, COUNT(*) FROM sends GROUP BY provider, key"
+    ).fetchall()
     total_sends = sum(n for _, _, n in sends)
     # Every request the server saw was logged as a send, and only requests that were in
     # flight at the kill (sent, never stored) were sent a second time.
@@ -150,11 +179,17 @@ def test_kill_9_then_resume_sends_no_stored_request_again(tmp_path: Path) -> Non
 def test_providers_check_says_which_are_reachable(tmp_path: Path) -> None:
     with ScriptedServer() as server:
         path = tmp_path / "providers.toml"
-        path.write_text(provider_toml("up", server.base("ok"))
-                        + provider_toml("down", f"http://127.0.0.1:{unused_port()}/v1"))
+        path.write_text(
+            provider_toml("up", server.base("ok"))
+            + provider_toml("down", f"http://127.0.0.1:{unused_port()}/v1")
+        )
         result = parity("providers", "check", str(path), env={"COLUMNS": "200"})
     assert result.returncode == 1
-    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if line.count("│") > 3}
+    rows = {
+        line.split("│")[1].strip(): line
+        for line in result.stdout.splitlines()
+        if line.count("│") > 3
+    }
     assert "yes" in rows["up"] and "no" in rows["down"]
 
 
@@ -167,14 +202,24 @@ def test_runs_lists_runs_and_report_recomputes(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     listed = parity("runs", "--db", str(db), env={"COLUMNS": "200"})
     assert listed.returncode == 0 and "finished" in listed.stdout
-    again = parity("report", "--db", str(db), "--json", str(tmp_path / "r.json"), env={"COLUMNS": "200"})
+    again = parity(
+        "report", "--db", str(db), "--json", str(tmp_path / "r.json"), env={"COLUMNS": "200"}
+    )
     assert again.returncode == 0 and "reference" in again.stdout
     assert (tmp_path / "r.json").exists()
 
 
 def test_every_command_explains_itself() -> None:
-    for command in (["run"], ["runs"], ["report"], ["demo"], ["providers", "check"],
-                    ["local", "up"], ["local", "down"], ["local", "status"]):
+    for command in (
+        ["run"],
+        ["runs"],
+        ["report"],
+        ["demo"],
+        ["providers", "check"],
+        ["local", "up"],
+        ["local", "down"],
+        ["local", "status"],
+    ):
         result = parity(*command, "--help", env={"COLUMNS": "200"})
         assert result.returncode == 0, command
         assert "Usage" in result.stdout

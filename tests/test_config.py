@@ -59,7 +59,10 @@ def test_cost_uses_list_prices(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[[provider]]\nname='a'\nmodel='m'\n", "[[provider]] #1 (a): base_url: required key is missing"),
+        (
+            "[[provider]]\nname='a'\nmodel='m'\n",
+            "[[provider]] #1 (a): base_url: required key is missing",
+        ),
         (
             "[[provider]]\nname='a'\nbase_url='ftp://x'\nmodel='m'\n",
             "[[provider]] #1 (a): base_url: must start with http:// or https://",
@@ -77,10 +80,16 @@ def test_cost_uses_list_prices(tmp_path: Path) -> None:
             "max_concurrency:",
         ),
         ("", "provider: required key is missing"),
-        ("[[provider]]\nname='a'\nbase_url='http://x'\nmodel='m'\n[[provider]]\nname='a'\n"
-         "base_url='http://y'\nmodel='m'\n", "provider names must be unique, repeated: a"),
-        ("[[provider]]\nname='a'\nbase_url='http://x'\nmodel='m'\nreference=true\n[[provider]]\n"
-         "name='b'\nbase_url='http://y'\nmodel='m'\nreference=true\n", "at most one provider"),
+        (
+            "[[provider]]\nname='a'\nbase_url='http://x'\nmodel='m'\n[[provider]]\nname='a'\n"
+            "base_url='http://y'\nmodel='m'\n",
+            "provider names must be unique, repeated: a",
+        ),
+        (
+            "[[provider]]\nname='a'\nbase_url='http://x'\nmodel='m'\nreference=true\n[[provider]]\n"
+            "name='b'\nbase_url='http://y'\nmodel='m'\nreference=true\n",
+            "at most one provider",
+        ),
         ("[[provider]\nname='a'", "not valid TOML"),
         (
             "[[provider]]\nname='a'\nbase_url='http://x'\nmodel='m'\nheaders={Authorization='Bearer x'}\n",
@@ -88,7 +97,9 @@ def test_cost_uses_list_prices(tmp_path: Path) -> None:
         ),
     ],
 )
-def test_bad_file_gives_one_line_naming_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
+def test_bad_file_gives_one_line_naming_file_and_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
         load_providers(path)

@@ -9,7 +9,9 @@ def exchange(text: str = "hi", error: ErrorClass | None = None) -> Exchange:
     return Exchange(
         request={"messages": [{"role": "user", "content": "q"}]},
         stream=True,
-        timings=Timings(sent=1, headers=2, first_chunk=3, first_token_chunk=4, token_chunks=[4, 5], end=6),
+        timings=Timings(
+            sent=1, headers=2, first_chunk=3, first_token_chunk=4, token_chunks=[4, 5], end=6
+        ),
         status=200 if error is None else 500,
         error=error,
         text=text,

@@ -111,7 +111,9 @@ def analyse_run(store: Store, run_id: str, options: RunOptions) -> list[Provider
                 result.accuracy["suite"] = suite.name
                 result.accuracy["repeats"] = options.repeats
             if options.conformance:
-                result.conformance = _conformance(provider, exchanges, reference, reference_exchanges)
+                result.conformance = _conformance(
+                    provider, exchanges, reference, reference_exchanges
+                )
         results.append(result)
         store.put_result(run_id, provider.name, "summary", "provider", result.to_dict())
     return results
@@ -125,7 +127,11 @@ def _provider(config: dict[str, Any]) -> Provider:
 def _as_stored(exchanges: dict[str, Exchange], prefix: str) -> list[Any]:
     from parity.store import StoredExchange
 
-    return [StoredExchange("", prefix.rstrip("/"), k, x) for k, x in exchanges.items() if k.startswith(prefix)]
+    return [
+        StoredExchange("", prefix.rstrip("/"), k, x)
+        for k, x in exchanges.items()
+        if k.startswith(prefix)
+    ]
 
 
 def _accounting(result: ProviderResult, provider: Provider, exchanges: dict[str, Exchange]) -> None:
@@ -149,19 +155,35 @@ def _conformance(
         keys = [r.key for r in check.plan(provider)]
         mine = {k: exchanges[k] for k in keys if k in exchanges}
         if len(mine) < len(keys):
-            out.append(_row(check.id, check.family, check.checks, "n/a", "not run (incomplete)", "-", []))
+            out.append(
+                _row(check.id, check.family, check.checks, "n/a", "not run (incomplete)", "-", [])
+            )
             continue
         ref = None
-        if reference is not None and reference_exchanges is not None and reference.name != provider.name:
+        if (
+            reference is not None
+            and reference_exchanges is not None
+            and reference.name != provider.name
+        ):
             ref_keys = [r.key for r in check.plan(reference)]
             ref = {k: reference_exchanges[k] for k in ref_keys if k in reference_exchanges}
         res = check.judge(CheckInput(provider, mine, ref))
-        out.append(_row(check.id, check.family, check.checks, res.status, res.figure, res.bar, res.evidence))
+        out.append(
+            _row(
+                check.id, check.family, check.checks, res.status, res.figure, res.bar, res.evidence
+            )
+        )
     return out
 
 
 def _row(
-    check_id: str, family: str, checks: str, status: str, figure: str, bar: str, evidence: list[dict[str, Any]]
+    check_id: str,
+    family: str,
+    checks: str,
+    status: str,
+    figure: str,
+    bar: str,
+    evidence: list[dict[str, Any]],
 ) -> dict[str, Any]:
     return {
         "id": check_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from pathlib import Path
@@ -38,8 +39,16 @@ local_app = typer.Typer(
 app.add_typer(providers_app, name="providers")
 app.add_typer(local_app, name="local")
 
-out = Console()
-err = Console(stderr=True)
+
+def _console(stderr: bool = False) -> Console:
+    # Piped or captured output has no width: give tables room instead of rich's 80 columns.
+    stream = sys.stderr if stderr else sys.stdout
+    wide = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=160 if wide else None)
+
+
+out = _console()
+err = _console(stderr=True)
 
 DbOption = Annotated[Path, typer.Option("--db", help="SQLite store (created if missing).")]
 
@@ -55,20 +64,23 @@ def run(
         typer.Option(help="Continue an interrupted run: sends only requests not yet stored."),
     ] = None,
     suite: Annotated[str, typer.Option(help="Accuracy suite.")] = "easy",
-    repeats: Annotated[int, typer.Option(min=1, help="Times each problem is asked.")] = 3,
+    repeats: Annotated[int, typer.Option(min=1, help="Times each problem is asked.")] = 2,
     speed_requests: Annotated[int, typer.Option(min=0, help="Streamed speed requests.")] = 5,
     margin: Annotated[
-        float, typer.Option(help="Equivalence margin for accuracy, as a fraction (0.03 = 3 points).")
+        float,
+        typer.Option(help="Equivalence margin for accuracy, as a fraction (0.03 = 3 points)."),
     ] = 0.03,
     conformance: Annotated[bool, typer.Option(help="Run the conformance checks.")] = True,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON summary here.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write a JSON summary here.")
+    ] = None,
 ) -> None:
     """Measure every provider in PROVIDERS_FILE: speed, accuracy vs the reference, conformance.
 
     Cost per provider with the defaults: 5 streamed speed requests (<= 64 output tokens),
-    40 problems x 3 repeats (<= 16 output tokens each), 12 conformance requests (one of
-    them a long prompt filling 60% of the advertised context window); about 140 requests
-    and, for a ~4k context, ~15k tokens. Exit code 1 when a provider is degraded, fails a
+    80 problems x 2 repeats (<= 16 output tokens each), 12 conformance requests (one of
+    them a long prompt filling 60% of the advertised context window); about 177 requests
+    and, for a ~4k context, ~12k tokens. Exit code 1 when a provider is degraded, fails a
     conformance check or is unreachable.
     """
     if resume:
@@ -111,7 +123,9 @@ def runs(db: DbOption = Path("parity.db")) -> None:
 def report(
     run_id: Annotated[str | None, typer.Argument(help="Run id (default: the newest).")] = None,
     db: DbOption = Path("parity.db"),
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write a JSON summary here.")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write a JSON summary here.")
+    ] = None,
 ) -> None:
     """Print a run's leaderboard again, recomputed from the store. Costs nothing."""
     from parity.plan import RunOptions
@@ -188,12 +202,12 @@ def demo(
         "parity-demo"
     ),
     base_port: Annotated[int, typer.Option(help="First port of the demo fleet.")] = 8720,
-    repeats: Annotated[int, typer.Option(min=1, help="Times each problem is asked.")] = 3,
+    repeats: Annotated[int, typer.Option(min=1, help="Times each problem is asked.")] = 2,
 ) -> None:
     """The whole job on the local fleet: start it, run parity on it, print the leaderboard, stop it.
 
-    Costs nothing but CPU: about 6 x 140 requests to local llama.cpp servers, a few minutes
-    on two cores (the first time also generates the compressed weights, ~1 minute).
+    Costs nothing but CPU: about 6 x 177 requests to local llama.cpp servers, about four
+    minutes on two cores (the first time also generates the compressed weights, ~1 minute).
     """
     from parity.config import load_providers
     from parity.local.fleet import fleet_down, fleet_up
@@ -209,7 +223,9 @@ def demo(
         options = RunOptions(repeats=repeats)
         run_id = run_providers(db, providers, options, providers_file, None, err)
         finish_and_report(db, run_id, options, out, out_dir / "summary.json")
-        out.print(f"store: {db}   summary: {out_dir / 'summary.json'}   run: {run_id}", highlight=False)
+        out.print(
+            f"store: {db}   summary: {out_dir / 'summary.json'}   run: {run_id}", highlight=False
+        )
     finally:
         stopped = fleet_down(state)
         if stopped:

@@ -98,9 +98,19 @@ class Exchange:
         value = self.usage.get("prompt_tokens")
         return value if isinstance(value, int) else None
 
-    def output_tokens_per_s(self) -> float | None:
-        """(output tokens - 1) / (last token chunk - first token chunk), server-counted tokens."""
+    def output_tokens(self) -> tuple[int | None, str]:
+        """Output tokens and where the count came from: "usage", or "chunks" when a stream
+        carried no usage (one token per chunk, as llama.cpp and most engines stream)."""
         tokens = self.completion_tokens()
+        if tokens is not None:
+            return tokens, "usage"
+        if self.stream and self.timings.token_chunks:
+            return len(self.timings.token_chunks), "chunks"
+        return None, "none"
+
+    def output_tokens_per_s(self) -> float | None:
+        """(output tokens - 1) / (last token chunk - first token chunk); see `output_tokens`."""
+        tokens, _ = self.output_tokens()
         chunks = self.timings.token_chunks
         if tokens is None or tokens < 2 or len(chunks) < 2:
             return None

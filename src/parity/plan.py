@@ -17,7 +17,7 @@ class RunOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     suite: str = "easy"
-    repeats: int = Field(default=3, ge=1, le=1000)
+    repeats: int = Field(default=2, ge=1, le=1000)
     speed_requests: int = Field(default=5, ge=0, le=10_000)
     speed_max_tokens: int = Field(default=64, ge=2)
     margin: float = Field(default=0.03, gt=0, lt=1)

@@ -114,14 +114,13 @@ def load_run_for_resume(
     providers = load_providers(path)
     names = [p.name for p in providers.providers]
     if stored_names and names != stored_names:
-        raise ConfigError(
-            f"{path}: providers {names} differ from run {run_id}'s {stored_names}"
-        )
+        raise ConfigError(f"{path}: providers {names} differ from run {run_id}'s {stored_names}")
     return providers, RunOptions(**info.options), run_id
 
 
 async def check_providers(providers: ProvidersFile, console: Console) -> bool:
     """Ping each provider (GET /models) and print a table; True when all are reachable."""
+
     async def probe(provider_index: int) -> tuple[bool, str, list[str]]:
         provider = providers.providers[provider_index]
         async with ProviderClient(provider, retries=0) as client:
@@ -133,7 +132,11 @@ async def check_providers(providers: ProvidersFile, console: Console) -> bool:
     for column in ("provider", "base_url", "model", "reachable", "detail"):
         table.add_column(column)
     for provider, (reachable, detail, models) in zip(providers.providers, results, strict=True):
-        served = "" if not models or provider.model in models else f" (model {provider.model!r} not listed)"
+        served = (
+            ""
+            if not models or provider.model in models
+            else f" (model {provider.model!r} not listed)"
+        )
         table.add_row(
             provider.name + (" (reference)" if provider.reference else ""),
             provider.base_url,

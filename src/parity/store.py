@@ -118,7 +118,9 @@ class Store:
         self._db.close()
 
     # runs
-    def create_run(self, kind: str, source: str | None, options: dict[str, Any], version: str) -> str:
+    def create_run(
+        self, kind: str, source: str | None, options: dict[str, Any], version: str
+    ) -> str:
         """Start a run and return its id (sortable by time, unique)."""
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         self._db.execute(
@@ -131,7 +133,8 @@ class Store:
     def finish_run(self, run_id: str, status: str = "finished") -> None:
         """Mark a run finished (or failed/interrupted)."""
         self._db.execute(
-            "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?", (status, time.time(), run_id)
+            "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?",
+            (status, time.time(), run_id),
         )
 
     def set_run_status(self, run_id: str, status: str) -> None:
@@ -159,7 +162,9 @@ class Store:
             f" FROM runs r {where} ORDER BY r.created_at DESC, r.id DESC"
         )
         return [
-            RunInfo(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), row[7], row[8])
+            RunInfo(
+                row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), row[7], row[8]
+            )
             for row in self._db.execute(query, args)
         ]
 
@@ -202,9 +207,13 @@ class Store:
 
     def sends(self, run_id: str) -> int:
         """How many requests were sent (attempted) for a run, across resumes."""
-        return int(self._db.execute("SELECT COUNT(*) FROM sends WHERE run_id = ?", (run_id,)).fetchone()[0])
+        return int(
+            self._db.execute("SELECT COUNT(*) FROM sends WHERE run_id = ?", (run_id,)).fetchone()[0]
+        )
 
-    def add_exchange(self, run_id: str, provider: str, probe: str, key: str, exchange: Exchange) -> None:
+    def add_exchange(
+        self, run_id: str, provider: str, probe: str, key: str, exchange: Exchange
+    ) -> None:
         """Store a completed exchange (committed at once). A key is stored at most once."""
         self._db.execute(
             "INSERT OR IGNORE INTO exchanges (run_id, provider, probe, key, error, created_at, data)"
@@ -246,7 +255,9 @@ class Store:
     def count_exchanges(self, run_id: str) -> int:
         """Number of exchanges stored for a run."""
         return int(
-            self._db.execute("SELECT COUNT(*) FROM exchanges WHERE run_id = ?", (run_id,)).fetchone()[0]
+            self._db.execute(
+                "SELECT COUNT(*) FROM exchanges WHERE run_id = ?", (run_id,)
+            ).fetchone()[0]
         )
 
     # results
@@ -260,6 +271,7 @@ class Store:
     def results(self, run_id: str) -> list[tuple[str, str, str, Any]]:
         """All results of a run as (provider, pillar, name, value)."""
         rows = self._db.execute(
-            "SELECT provider, pillar, name, value FROM results WHERE run_id = ? ORDER BY rowid", (run_id,)
+            "SELECT provider, pillar, name, value FROM results WHERE run_id = ? ORDER BY rowid",
+            (run_id,),
         )
         return [(p, pil, n, json.loads(v)) for p, pil, n, v in rows]

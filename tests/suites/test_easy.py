@@ -4,8 +4,8 @@ from parity.suites import get_suite
 def test_easy_suite_is_deterministic_and_well_formed() -> None:
     suite = get_suite("easy")
     ids = [p.id for p in suite.problems]
-    assert len(ids) == 40 and len(set(ids)) == 40
-    assert sum(i.startswith("sum-") for i in ids) == 20
+    assert len(ids) == 80 and len(set(ids)) == 80
+    assert sum(i.startswith("sum-") for i in ids) == 40
     sums = [p for p in suite.problems if p.id.startswith("sum-")]
     for p in sums:
         a, b = p.id.removeprefix("sum-").split("+")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict
 from typing import Any
@@ -15,12 +16,22 @@ PROBE = "accuracy"
 
 
 def plan(suite: Suite, repeats: int) -> list[Request]:
-    """Every problem of the suite `repeats` times, with the suite's sampling settings."""
+    """Every problem of the suite `repeats` times, with the suite's sampling settings.
+
+    Each sample carries its own `seed`, the same for every provider: providers that honour
+    seeds then draw with common random numbers, which makes the paired comparison sharper
+    and a rerun reproducible; providers that ignore seeds just sample at random.
+    """
     planned = []
     for problem in suite.problems:
-        body = {"messages": suite.messages(problem), **suite.sampling}
         for r in range(repeats):
-            planned.append(Request(f"accuracy/{suite.name}/{problem.id}/{r}", PROBE, body))
+            key = f"accuracy/{suite.name}/{problem.id}/{r}"
+            body = {
+                "messages": suite.messages(problem),
+                **suite.sampling,
+                "seed": zlib.crc32(key.encode()),
+            }
+            planned.append(Request(key, PROBE, body))
     return planned
 
 

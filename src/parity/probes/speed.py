@@ -16,8 +16,14 @@ from parity.stats import summarize
 
 PROBE = "speed"
 TOPICS = [
-    "a lighthouse keeper", "a lost umbrella", "the first snow", "a night train",
-    "a city garden", "an old radio", "a river crossing", "a market at dawn",
+    "a lighthouse keeper",
+    "a lost umbrella",
+    "the first snow",
+    "a night train",
+    "a city garden",
+    "an old radio",
+    "a river crossing",
+    "a market at dawn",
 ]
 
 
@@ -37,9 +43,11 @@ def analyse(exchanges: Iterable[Exchange]) -> dict[str, Any]:
     done = list(exchanges)
     ok = [x for x in done if x.ok]
     itl = [gap for x in ok for gap in x.itl_ms()]
+    sources = sorted({x.output_tokens()[1] for x in ok})
     return {
         "requests": len(done),
         "errors": len(done) - len(ok),
+        "output_tokens_from": sources,
         "ttft_ms": asdict(summarize([v for x in ok if (v := x.ttft_ms()) is not None])),
         "ttfat_ms": asdict(summarize([v for x in ok if (v := x.ttfat_ms()) is not None])),
         "output_tokens_per_s": asdict(

@@ -30,4 +30,6 @@ def summary(run: RunInfo, results: list[ProviderResult]) -> dict[str, Any]:
 def write_summary(path: Path, run: RunInfo, results: list[ProviderResult]) -> None:
     """Write the JSON summary to `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary(run, results), indent=2, default=str) + "\n", encoding="utf-8")
+    path.write_text(
+        json.dumps(summary(run, results), indent=2, default=str) + "\n", encoding="utf-8"
+    )

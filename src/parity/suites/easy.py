@@ -1,7 +1,8 @@
 """easy: one-digit sums and capital cities, a suite the small local model partly solves.
 
-Generated deterministically (seed 2025): 20 sums a + b with one-digit a, b, and 20 capital
-cities from data/capitals.json. Sums are graded by the last integer in the reply, capitals
+Generated deterministically (seed 2025): 40 sums a + b with one-digit a, b, and 40 capital
+cities from data/capitals.json. Many problems rather than many repeats: the accuracy CI is a
+bootstrap over problems, so problems narrow it most. Sums are graded by the last integer in the reply, capitals
 by whether the city's name appears in it. Sampling at temperature 0.7 so repeats differ.
 """
 
@@ -15,8 +16,8 @@ from parity.suites import Problem, Suite
 from parity.suites.scorers import contains_phrase, last_integer
 
 SEED = 2025
-N_SUMS = 20
-N_CAPITALS = 20
+N_SUMS = 40
+N_CAPITALS = 40
 
 
 def _sums() -> list[Problem]:
@@ -52,7 +53,7 @@ def _score(reply: str, answer: str) -> float:
 
 SUITE = Suite(
     name="easy",
-    description="20 one-digit sums and 20 capital cities (generated, seed 2025)",
+    description="40 one-digit sums and 40 capital cities (generated, seed 2025)",
     problems=_sums() + _capitals(),
     score=_score,
     sampling={"temperature": 0.7, "max_tokens": 16},

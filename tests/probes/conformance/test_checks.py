@@ -10,15 +10,35 @@ from parity.probes.conformance.base import CheckInput, Status
 PROVIDER = Provider(name="p", base_url="http://127.0.0.1:1/v1", model="m", context_window=4096)
 
 
-def x(text: str = "ok", *, prompt: int = 10, completion: int = 2, finish: str = "stop",
-      error: ErrorClass | None = None, status: int = 200, usage_on: bool = True) -> Exchange:
+def x(
+    text: str = "ok",
+    *,
+    prompt: int = 10,
+    completion: int = 2,
+    finish: str = "stop",
+    error: ErrorClass | None = None,
+    status: int = 200,
+    usage_on: bool = True,
+) -> Exchange:
     u: dict[str, Any] | None = (
-        {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
         if usage_on
         else None
     )
-    return Exchange(request={}, stream=False, timings=Timings(sent=0), status=status, error=error,
-                    text=text, finish_reason=finish, usage=u)
+    return Exchange(
+        request={},
+        stream=False,
+        timings=Timings(sent=0),
+        status=status,
+        error=error,
+        text=text,
+        finish_reason=finish,
+        usage=u,
+    )
 
 
 def keys(check: Any) -> list[str]:
@@ -29,15 +49,18 @@ def judge(check: Any, exchanges: dict[str, Exchange], reference: dict[str, Excha
     return check.judge(CheckInput(PROVIDER, exchanges, reference))
 
 
-def test_usage_reported() -> None:
-    k = keys(usage.REPORTED)
-    assert judge(usage.REPORTED, {key: x() for key in k}).status is Status.PASS
-    bad = {k[0]: x(), k[1]: x(usage_on=False)}
-    result = judge(usage.REPORTED, bad)
-    assert result.status is Status.FAIL and result.evidence[0]["problem"].startswith("usage missing")
-    wrong_total = x()
-    wrong_total.usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 5}
-    assert judge(usage.REPORTED, {k[0]: x(), k[1]: wrong_total}).status is Status.FAIL
+def test_usage_reported_and_streamed() -> None:
+    for check in (usage.REPORTED, usage.STREAMED):
+        (k,) = keys(check)
+        assert judge(check, {k: x()}).status is Status.PASS
+        result = judge(check, {k: x(usage_on=False)})
+        assert result.status is Status.FAIL and result.evidence[0]["problem"].startswith(
+            "usage missing"
+        )
+        wrong_total = x()
+        wrong_total.usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 5}
+        assert judge(check, {k: wrong_total}).status is Status.FAIL
+        assert judge(check, {k: x("text", completion=0)}).status is Status.FAIL
 
 
 def test_usage_prompt_tokens_against_reference() -> None:
@@ -77,10 +100,13 @@ def test_streaming_matches_plain() -> None:
 def test_streaming_well_formed() -> None:
     k = keys(streaming.WELL_FORMED)
     assert judge(streaming.WELL_FORMED, {key: x() for key in k}).status is Status.PASS
-    broken = {key: (x(error=ErrorClass.MALFORMED_STREAM) if key.endswith("0/stream") else x()) for key in k}
+    broken = {
+        key: (x(error=ErrorClass.MALFORMED_STREAM) if key.endswith("0/stream") else x())
+        for key in k
+    }
     assert judge(streaming.WELL_FORMED, broken).status is Status.FAIL
-    no_usage = {key: x(usage_on=not key.endswith("stream")) for key in k}
-    assert judge(streaming.WELL_FORMED, no_usage).status is Status.FAIL
+    no_finish = {key: x(finish=None) for key in k}  # type: ignore[arg-type]
+    assert judge(streaming.WELL_FORMED, no_finish).status is Status.FAIL
 
 
 def test_context_window() -> None:

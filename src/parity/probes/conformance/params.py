@@ -23,7 +23,9 @@ LONG_ASK = [
 
 def _plan_max_tokens(provider: Provider) -> list[Request]:
     return [
-        request("params.max_tokens", str(i), {"messages": m, "max_tokens": MAX_TOKENS, "temperature": 0})
+        request(
+            "params.max_tokens", str(i), {"messages": m, "max_tokens": MAX_TOKENS, "temperature": 0}
+        )
         for i, m in enumerate(LONG_ASK)
     ]
 

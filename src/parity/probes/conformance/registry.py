@@ -7,6 +7,7 @@ from parity.probes.conformance.base import Check
 
 CHECKS: list[Check] = [
     usage.REPORTED,
+    usage.STREAMED,
     usage.PROMPT_TOKENS,
     params.MAX_TOKENS_CHECK,
     streaming.MATCHES,

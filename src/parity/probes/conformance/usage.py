@@ -20,10 +20,12 @@ PROMPT_TOKEN_SLACK = 3  # the Kimi vendor verifier's bar: [expected, expected + 
 
 def _plan_reported(provider: Provider) -> list[Request]:
     body = {"messages": QUESTION, "max_tokens": 24, "temperature": 0}
-    return [
-        request("usage.reported", "plain", body),
-        request("usage.reported", "stream", body, stream=True),
-    ]
+    return [request("usage.reported", "plain", body)]
+
+
+def _plan_streamed(provider: Provider) -> list[Request]:
+    body = {"messages": QUESTION, "max_tokens": 24, "temperature": 0}
+    return [request("usage.streamed", "stream", body, stream=True)]
 
 
 def _judge_reported(inp: CheckInput) -> CheckResult:
@@ -56,9 +58,18 @@ def _judge_reported(inp: CheckInput) -> CheckResult:
 REPORTED = Check(
     id="usage.reported",
     family="token accounting",
-    checks="usage is reported (streamed with include_usage, and not) and adds up",
+    checks="a non-streamed response reports usage, and it adds up",
     why="you are billed from usage; a provider that omits or miscounts it cannot be audited",
     plan=_plan_reported,
+    judge=_judge_reported,
+)
+
+STREAMED = Check(
+    id="usage.streamed",
+    family="token accounting",
+    checks="a stream with stream_options.include_usage ends with a usage chunk that adds up",
+    why="streaming clients can only meter and audit what they are billed from that chunk",
+    plan=_plan_streamed,
     judge=_judge_reported,
 )
 
