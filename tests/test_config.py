@@ -92,7 +92,8 @@ def test_cost_uses_list_prices(tmp_path: Path) -> None:
         ),
         ("[[provider]\nname='a'", "not valid TOML"),
         (
-            "[[provider]]\nname='a'\nbase_url='http://x'\nmodel='m'\nheaders={Authorization='Bearer x'}\n",
+            "[[provider]]\nname='a'\nbase_url='http://x'\nmodel='m'\n"
+            "headers={Authorization='Bearer x'}\n",
             "api_key_env",
         ),
     ],

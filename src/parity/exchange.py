@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
+import itertools
 
 
 class ErrorClass(StrEnum):
@@ -122,7 +123,7 @@ class Exchange:
     def itl_ms(self) -> list[float]:
         """Gaps between consecutive token-bearing chunks, in milliseconds."""
         chunks = self.timings.token_chunks
-        return [(b - a) / 1e6 for a, b in zip(chunks, chunks[1:], strict=False)]
+        return [(b - a) / 1e6 for a, b in itertools.pairwise(chunks)]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""

@@ -65,7 +65,7 @@ def run_providers(
                     highlight=False,
                 )
                 raise typer.Exit(130) from None
-            for name, detail in stats.unreachable.items():
+            for name in stats.unreachable:
                 progress.update(tasks[name], description=f"{name} (unreachable)", total=1)
         for name, detail in stats.unreachable.items():
             console.print(f"[red]{name} unreachable:[/] {detail}", highlight=False)
@@ -86,7 +86,10 @@ def finish_and_report(
         results = analyse_run(store, run_id, options)
         info = store.run(run_id)
     assert info is not None
-    title = f"parity run {run_id}: suite {options.suite} x{options.repeats}, margin {options.margin:.0%}"
+    title = (
+        f"parity run {run_id}: suite {options.suite} x{options.repeats}, "
+        f"margin {options.margin:.0%}"
+    )
     print_report(console, results, title)
     if json_out is not None:
         write_summary(json_out, info, results)

@@ -216,8 +216,8 @@ class Store:
     ) -> None:
         """Store a completed exchange (committed at once). A key is stored at most once."""
         self._db.execute(
-            "INSERT OR IGNORE INTO exchanges (run_id, provider, probe, key, error, created_at, data)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO exchanges"
+            " (run_id, provider, probe, key, error, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 run_id,
                 provider,
@@ -264,7 +264,8 @@ class Store:
     def put_result(self, run_id: str, provider: str, pillar: str, name: str, value: Any) -> None:
         """Store (or replace) one computed result as JSON."""
         self._db.execute(
-            "INSERT OR REPLACE INTO results (run_id, provider, pillar, name, value) VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO results (run_id, provider, pillar, name, value)"
+            " VALUES (?, ?, ?, ?, ?)",
             (run_id, provider, pillar, name, json.dumps(value)),
         )
 

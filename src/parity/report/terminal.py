@@ -19,7 +19,8 @@ VERDICT_STYLE = {
 
 
 def leaderboard(results: list[ProviderResult], title: str) -> Table:
-    """A rich table: provider, TTFT p50, tokens/s p50, accuracy +- CI, verdict, conformance, price, cost."""
+    """One row per provider: TTFT p50, tokens/s p50, accuracy +- CI, difference from the
+    reference with its CI and p, verdict, errors, conformance passed/judged, price, run cost."""
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("provider")
     table.add_column("TTFT p50", justify="right")
@@ -92,7 +93,8 @@ def _delta(r: ProviderResult) -> str:
     vs = (r.accuracy or {}).get("vs_reference")
     if not vs:
         return "-"
-    return f"{vs['diff'] * 100:+.0f} [{vs['low'] * 100:+.0f}, {vs['high'] * 100:+.0f}] p={vs['p_value']:.2g}"
+    diff, low, high = (vs[k] * 100 for k in ("diff", "low", "high"))
+    return f"{diff:+.0f} [{low:+.0f}, {high:+.0f}] p={vs['p_value']:.2g}"
 
 
 def _errors(r: ProviderResult) -> str:

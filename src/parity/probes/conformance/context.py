@@ -77,7 +77,8 @@ def _judge(inp: CheckInput) -> CheckResult:
             [evidence(key, x, prompt_tokens=got, reference_prompt_tokens=expected)],
         )
     found = "marmalade" in x.text.lower()
-    figure = f"served {got if got is not None else '?'} prompt tokens; needle {'found' if found else 'not found'}"
+    served = got if got is not None else "?"
+    figure = f"served {served} prompt tokens; needle {'found' if found else 'not found'}"
     return CheckResult(Status.PASS, figure, bar)
 
 
