@@ -6,10 +6,10 @@ every metric later without asking the provider again. Nothing in it may hold a s
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
-import itertools
 
 
 class ErrorClass(StrEnum):

@@ -3,7 +3,8 @@
 Generated deterministically (seed 2025): 40 sums a + b with one-digit a, b, and 40 capital
 cities from data/capitals.json. Many problems rather than many repeats: the accuracy CI is a
 bootstrap over problems, so problems narrow it most. Sums are graded by the last integer in
-the reply, capitals by whether the city's name appears in it. Sampling at temperature 0.7 so repeats differ.
+the reply, capitals by whether the city's name appears in it. Sampling at temperature 0.7,
+with a seed per sample, so repeats differ.
 """
 
 from __future__ import annotations
