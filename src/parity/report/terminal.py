@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from parity.analysis import ProviderResult
@@ -69,7 +70,7 @@ def failures(results: list[ProviderResult]) -> Table | None:
     for r in results:
         for c in r.conformance:
             if c["status"] in ("fail", "error"):
-                table.add_row(r.name, c["id"], c["figure"], c["bar"])
+                table.add_row(r.name, c["id"], escape(c["figure"]), escape(c["bar"]))
                 rows += 1
     return table if rows else None
 

@@ -55,7 +55,7 @@ def test_usage_reported_and_streamed() -> None:
         assert judge(check, {k: x()}).status is Status.PASS
         result = judge(check, {k: x(usage_on=False)})
         assert result.status is Status.FAIL and result.evidence[0]["problem"].startswith(
-            "usage missing"
+            "no usage"
         )
         wrong_total = x()
         wrong_total.usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 5}

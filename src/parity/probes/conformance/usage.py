@@ -38,8 +38,10 @@ def _judge_reported(inp: CheckInput) -> CheckResult:
         reason = None
         if not x.ok:
             reason = "request failed"
+        elif not x.usage:
+            reason = "no usage chunk in the stream" if x.stream else "no usage in the response"
         elif not all(isinstance(v, int) for v in (p, c, t)):
-            reason = "usage missing or not integers"
+            reason = "usage fields missing or not integers"
         elif p + c != t:  # type: ignore[operator]
             reason = "total_tokens != prompt_tokens + completion_tokens"
         elif x.text and c == 0:
@@ -47,12 +49,10 @@ def _judge_reported(inp: CheckInput) -> CheckResult:
         if reason:
             problems.append(evidence(key, x, problem=reason))
     n = len(inp.exchanges)
-    return CheckResult(
-        Status.FAIL if problems else Status.PASS,
-        f"{n - len(problems)}/{n} responses with consistent usage",
-        "all",
-        problems,
-    )
+    figure = f"{n - len(problems)}/{n} responses with consistent usage"
+    if problems:
+        figure += f": {problems[0]['problem']}"
+    return CheckResult(Status.FAIL if problems else Status.PASS, figure, "all", problems)
 
 
 REPORTED = Check(
