@@ -98,7 +98,9 @@ def analyse_run(store: Store, run_id: str, options: RunOptions) -> list[Provider
         )
         _accounting(result, provider, exchanges)
         if exchanges:
-            speed_x = [x for k, x in exchanges.items() if k.startswith("speed/")]
+            speed_x = [
+                x for k, x in exchanges.items() if k.startswith("speed/") and k != "speed/warmup"
+            ]
             if speed_x:
                 result.speed = speed.analyse(speed_x)
             accuracy_x = _as_stored(exchanges, "accuracy/")

@@ -51,9 +51,9 @@ def servers_on(ports: list[str]) -> list[int]:
         except OSError:
             continue
         text = [a.decode(errors="replace") for a in argv]
-        if "llama_cpp.server" in text and state != "Z":
-            if any(text[i + 1] in ports for i, a in enumerate(text[:-1]) if a == "--port"):
-                found.append(int(proc.name))
+        on_port = any(text[i + 1] in ports for i, a in enumerate(text[:-1]) if a == "--port")
+        if "llama_cpp.server" in text and state != "Z" and on_port:
+            found.append(int(proc.name))
     return found
 
 
@@ -64,8 +64,14 @@ def providers(out: Path) -> dict[str, dict[str, Any]]:
 
 def test_demo_prints_the_leaderboard_and_stops_the_fleet(demo: tuple[Any, Path]) -> None:
     result, out = demo
-    for name in ("reference", "reference-b", "compressed-mild", "compressed-severe",
-                 "wrong-template", "short-context"):
+    for name in (
+        "reference",
+        "reference-b",
+        "compressed-mild",
+        "compressed-severe",
+        "wrong-template",
+        "short-context",
+    ):
         assert name in result.stdout
     assert "fleet stopped (6 servers)" in result.stderr
     assert fleet_status(out / "fleet") == []
@@ -119,7 +125,8 @@ def test_conformance_catches_the_template_and_the_context(demo: tuple[Any, Path]
 
 def test_store_holds_every_exchange_once(demo: tuple[Any, Path]) -> None:
     db = sqlite3.connect(demo[1] / "parity.db")
-    rows = db.execute("SELECT provider, key, COUNT(*) FROM exchanges GROUP BY provider, key").fetchall()
+    query = "SELECT provider, key, COUNT(*) FROM exchanges GROUP BY provider, key"
+    rows = db.execute(query).fetchall()
     assert all(n == 1 for *_, n in rows)
     per_provider = {p: 0 for p, *_ in rows}
     for p, *_ in rows:

@@ -25,7 +25,8 @@ def parity(*args: str) -> subprocess.CompletedProcess[str]:
 def test_local_up_status_down(tmp_path: Path) -> None:
     base = free_ports(2)
     state = ["--state-dir", str(tmp_path)]
-    up = parity("local", "up", *state, "--base-port", str(base), "--variants", "reference,short-context")
+    two = ["--variants", "reference,short-context"]
+    up = parity("local", "up", *state, "--base-port", str(base), *two)
     try:
         assert up.returncode == 0, up.stderr
         path = Path(up.stdout.strip())
@@ -53,7 +54,15 @@ def test_busy_port_is_one_clear_line(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = parity("local", "up", "--state-dir", str(tmp_path), "--base-port", str(port),
-                        "--variants", "reference")
+        result = parity(
+            "local",
+            "up",
+            "--state-dir",
+            str(tmp_path),
+            "--base-port",
+            str(port),
+            "--variants",
+            "reference",
+        )
     assert result.returncode == 2
     assert str(port) in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -28,8 +28,10 @@ TOPICS = [
 
 
 def plan(run_id: str, requests: int = 5, max_tokens: int = 64) -> list[Request]:
-    """`requests` streamed requests with distinct prompts that ask for a longer reply."""
-    planned = []
+    """One warmup request (not counted), then `requests` streamed requests with distinct
+    prompts that ask for a longer reply."""
+    warmup = {"messages": user(f"[{run_id}] Say hello."), "max_tokens": 4, "temperature": 0}
+    planned = [Request("speed/warmup", PROBE, warmup, stream=True, sequential=True)]
     for i in range(requests):
         topic = TOPICS[i % len(TOPICS)]
         prompt = f"[{run_id}-{i}] Write a short story about {topic}, in about 150 words."

@@ -59,28 +59,28 @@ def leaderboard(results: list[ProviderResult], title: str) -> Table:
     return table
 
 
-def failures(results: list[ProviderResult]) -> Table | None:
-    """A table of failed conformance checks with their figure and bar, or None if none failed."""
-    table = Table(title="conformance failures", title_justify="left", header_style="bold")
-    table.add_column("provider")
-    table.add_column("check")
-    table.add_column("found")
-    table.add_column("bar")
-    rows = 0
+def failures(results: list[ProviderResult]) -> list[str]:
+    """One line per failed conformance check: provider, check, what was found, the bar."""
+    width = max((len(r.name) for r in results), default=0)
+    lines = []
     for r in results:
         for c in r.conformance:
             if c["status"] in ("fail", "error"):
-                table.add_row(r.name, c["id"], escape(c["figure"]), escape(c["bar"]))
-                rows += 1
-    return table if rows else None
+                lines.append(
+                    f"  [red]✗[/] {r.name:<{width}}  [bold]{c['id']}[/]: {escape(c['figure'])}"
+                    f" [dim](bar: {escape(c['bar'])})[/]"
+                )
+    return lines
 
 
 def print_report(console: Console, results: list[ProviderResult], title: str) -> None:
     """Print the leaderboard, then the conformance failures."""
     console.print(leaderboard(results, title))
-    table = failures(results)
-    if table is not None:
-        console.print(table)
+    lines = failures(results)
+    if lines:
+        console.print("[bold]conformance failures[/] (details in the JSON summary)")
+        for line in lines:
+            console.print(line, highlight=False)
 
 
 def _accuracy(r: ProviderResult) -> str:

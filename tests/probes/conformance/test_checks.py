@@ -54,9 +54,7 @@ def test_usage_reported_and_streamed() -> None:
         (k,) = keys(check)
         assert judge(check, {k: x()}).status is Status.PASS
         result = judge(check, {k: x(usage_on=False)})
-        assert result.status is Status.FAIL and result.evidence[0]["problem"].startswith(
-            "no usage"
-        )
+        assert result.status is Status.FAIL and result.evidence[0]["problem"].startswith("no usage")
         wrong_total = x()
         wrong_total.usage = {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 5}
         assert judge(check, {k: wrong_total}).status is Status.FAIL

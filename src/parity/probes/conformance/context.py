@@ -55,7 +55,8 @@ def _judge(inp: CheckInput) -> CheckResult:
         return CheckResult(Status.NOT_APPLICABLE, "no context_window advertised", "-")
     key, x = next(iter(inp.exchanges.items()))
     target = int(key.rsplit("/", 1)[-1])
-    bar = f"answers a ~{target}-token prompt ({FILL:.0%} of the advertised window) untruncated"
+    window = inp.provider.context_window
+    bar = f"serves ~{target} prompt tokens ({FILL:.0%} of the advertised {window}), untruncated"
     if not x.ok and x.status is not None and 400 <= x.status < 500:
         return CheckResult(
             Status.FAIL,
