@@ -77,11 +77,7 @@ def analyse_run(store: Store, run_id: str, options: RunOptions) -> list[Provider
     reference = next((p for p in providers.values() if p.reference), None)
     reference_exchanges = by_provider.get(reference.name) if reference else None
     suite = get_suite(options.suite)
-    reference_scores = (
-        accuracy.scores(suite, _as_stored(reference_exchanges, "accuracy/"))
-        if reference_exchanges
-        else None
-    )
+    reference_scores = accuracy.scores(suite, reference_exchanges) if reference_exchanges else None
 
     results = []
     for config in configs:
@@ -103,9 +99,9 @@ def analyse_run(store: Store, run_id: str, options: RunOptions) -> list[Provider
             ]
             if speed_x:
                 result.speed = speed.analyse(speed_x)
-            accuracy_x = _as_stored(exchanges, "accuracy/")
+            accuracy_x = {k: x for k, x in exchanges.items() if k.startswith("accuracy/")}
             if accuracy_x:
-                errors = sum(not s.exchange.ok for s in accuracy_x)
+                errors = sum(not x.ok for x in accuracy_x.values())
                 ref = None if provider.reference else reference_scores
                 result.accuracy = accuracy.analyse(
                     accuracy.scores(suite, accuracy_x), ref, errors, options.margin
@@ -124,16 +120,6 @@ def analyse_run(store: Store, run_id: str, options: RunOptions) -> list[Provider
 def _provider(config: dict[str, Any]) -> Provider:
     fields = {k: v for k, v in config.items() if k not in ("reachable", "detail", "headers")}
     return Provider.model_validate(fields)
-
-
-def _as_stored(exchanges: dict[str, Exchange], prefix: str) -> list[Any]:
-    from parity.store import StoredExchange
-
-    return [
-        StoredExchange("", prefix.rstrip("/"), k, x)
-        for k, x in exchanges.items()
-        if k.startswith(prefix)
-    ]
 
 
 def _accounting(result: ProviderResult, provider: Provider, exchanges: dict[str, Exchange]) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
+from parity.exchange import Exchange
 from parity.probes.base import Request
 from parity.stats import accuracy, paired_difference
-from parity.store import StoredExchange
 from parity.suites import Suite
 
 PROBE = "accuracy"
@@ -35,17 +35,17 @@ def plan(suite: Suite, repeats: int) -> list[Request]:
     return planned
 
 
-def scores(suite: Suite, stored: Iterable[StoredExchange]) -> dict[str, list[float]]:
-    """Per-problem scores of the successful exchanges (failed requests are not scored)."""
+def scores(suite: Suite, exchanges: Mapping[str, Exchange]) -> dict[str, list[float]]:
+    """Per-problem scores from exchanges keyed as planned (failed requests are not scored)."""
     answers = {p.id: p.answer for p in suite.problems}
     out: dict[str, list[float]] = {p.id: [] for p in suite.problems}
-    for item in stored:
-        parts = item.key.split("/")
-        if len(parts) != 4 or parts[1] != suite.name or not item.exchange.ok:
+    for key, exchange in exchanges.items():
+        parts = key.split("/")
+        if len(parts) != 4 or parts[:2] != [PROBE, suite.name] or not exchange.ok:
             continue
         problem = parts[2]
         if problem in answers:
-            out[problem].append(suite.score(item.exchange.text, answers[problem]))
+            out[problem].append(suite.score(exchange.text, answers[problem]))
     return out
 
 
