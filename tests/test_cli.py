@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from parity.config import load_providers
+from parity.plan import RunOptions, plan_requests
 from tests.scripted_server import Reply, Request, ScriptedServer, ok, unused_port
 
 FAKE_KEY = "sk-parity-FAKE-7f3a9c1e5b2d4680"
@@ -147,7 +149,8 @@ def test_kill_9_then_resume_sends_no_stored_request_again(tmp_path: Path) -> Non
                 }
                 break
         assert stored_at_kill, "the run finished before it could be killed"
-        planned = 2 * (3 + 80 * 2)
+        options = RunOptions(repeats=2, speed_requests=3, conformance=False)
+        planned = 2 * len(plan_requests("run", load_providers(path).providers[0], options))
         assert len(stored_at_kill) < planned
 
         con = sqlite3.connect(db)

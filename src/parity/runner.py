@@ -9,8 +9,9 @@ already stored are never sent again, which is what makes `--resume` safe.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import TracebackType
 
 from parity.client import ProviderClient
 from parity.config import Provider, ProvidersFile
@@ -31,6 +32,99 @@ class RunStats:
     unreachable: dict[str, str] = field(default_factory=dict)
 
 
+class Runner:
+    """Sends planned requests to a run's providers and stores every exchange at once.
+
+    Use as an async context manager: it opens one client per provider and closes them all.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        providers: Sequence[Provider],
+        retries: int = 3,
+        progress: ProgressHook | None = None,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.providers = list(providers)
+        self.progress = progress
+        self.stats = RunStats()
+        self._clients = {p.name: ProviderClient(p, retries=retries) for p in self.providers}
+        for provider in self.providers:
+            store.add_provider(run_id, provider.name, provider.public_dict())
+
+    async def __aenter__(self) -> Runner:
+        for client in self._clients.values():
+            await client.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for client in self._clients.values():
+            await client.__aexit__(exc_type, exc, tb)
+
+    async def preflight(self) -> list[Provider]:
+        """Ping every provider (GET /models), record reachability, return the reachable ones."""
+        probes = await asyncio.gather(
+            *(self._clients[p.name].list_models() for p in self.providers)
+        )
+        reachable = []
+        for provider, probe in zip(self.providers, probes, strict=True):
+            self.store.set_reachability(self.run_id, provider.name, probe.reachable, probe.detail)
+            if probe.reachable:
+                reachable.append(provider)
+            else:
+                self.stats.unreachable[provider.name] = probe.detail
+        return reachable
+
+    async def send(self, planned: Mapping[str, Sequence[Request]]) -> None:
+        """Send, per provider name, the planned requests whose key is not stored yet."""
+        by_name = {p.name: p for p in self.providers}
+        pending: dict[str, list[Request]] = {}
+        done: dict[str, int] = {}
+        totals: dict[str, int] = {}
+        for name, requests in planned.items():
+            stored = self.store.stored_keys(self.run_id, name)
+            pending[name] = [r for r in requests if r.key not in stored]
+            done[name] = len(requests) - len(pending[name])
+            totals[name] = len(requests)
+            self.stats.skipped[name] = self.stats.skipped.get(name, 0) + done[name]
+            self.stats.sent.setdefault(name, 0)
+            if self.progress:
+                self.progress(name, done[name], totals[name])
+
+        async def one(provider: Provider, req: Request) -> None:
+            self.store.log_send(self.run_id, provider.name, req.key)
+            exchange = await self._clients[provider.name].chat(req.body, stream=req.stream)
+            self.store.add_exchange(self.run_id, provider.name, req.probe, req.key, exchange)
+            self.stats.sent[provider.name] += 1
+            done[provider.name] += 1
+            if self.progress:
+                self.progress(provider.name, done[provider.name], totals[provider.name])
+
+        for name, requests in pending.items():
+            for req in requests:
+                if req.sequential:
+                    await one(by_name[name], req)
+
+        async def drain(provider: Provider) -> None:
+            limit = asyncio.Semaphore(provider.max_concurrency)
+
+            async def limited(req: Request) -> None:
+                async with limit:
+                    await one(provider, req)
+
+            await asyncio.gather(*(limited(r) for r in pending[provider.name] if not r.sequential))
+
+        await asyncio.gather(*(drain(by_name[name]) for name in pending))
+
+
 async def execute(
     store: Store,
     run_id: str,
@@ -39,70 +133,7 @@ async def execute(
     progress: ProgressHook | None = None,
 ) -> RunStats:
     """Send what is not yet stored for `run_id`; returns what was sent and skipped."""
-    stats = RunStats()
-    for provider in providers.providers:
-        store.add_provider(run_id, provider.name, provider.public_dict())
-    clients = {p.name: ProviderClient(p, retries=options.retries) for p in providers.providers}
-    try:
-        for client in clients.values():
-            await client.__aenter__()
-        reachable = await _preflight(store, run_id, providers.providers, clients, stats)
-        pending: dict[str, list[Request]] = {}
-        for provider in reachable:
-            planned = plan_requests(run_id, provider, options)
-            stored = store.stored_keys(run_id, provider.name)
-            todo = [r for r in planned if r.key not in stored]
-            pending[provider.name] = todo
-            stats.skipped[provider.name] = len(planned) - len(todo)
-            stats.sent[provider.name] = 0
-            if progress:
-                progress(provider.name, len(planned) - len(todo), len(planned))
-        done = {name: stats.skipped[name] for name in pending}
-        totals = {name: done[name] + len(todo) for name, todo in pending.items()}
-
-        async def send(provider: Provider, req: Request) -> None:
-            store.log_send(run_id, provider.name, req.key)
-            exchange = await clients[provider.name].chat(req.body, stream=req.stream)
-            store.add_exchange(run_id, provider.name, req.probe, req.key, exchange)
-            stats.sent[provider.name] += 1
-            done[provider.name] += 1
-            if progress:
-                progress(provider.name, done[provider.name], totals[provider.name])
-
-        for provider in reachable:
-            for req in pending[provider.name]:
-                if req.sequential:
-                    await send(provider, req)
-
-        async def drain(provider: Provider) -> None:
-            limit = asyncio.Semaphore(provider.max_concurrency)
-
-            async def one(req: Request) -> None:
-                async with limit:
-                    await send(provider, req)
-
-            await asyncio.gather(*(one(r) for r in pending[provider.name] if not r.sequential))
-
-        await asyncio.gather(*(drain(p) for p in reachable))
-    finally:
-        for client in clients.values():
-            await client.__aexit__(None, None, None)
-    return stats
-
-
-async def _preflight(
-    store: Store,
-    run_id: str,
-    providers: list[Provider],
-    clients: dict[str, ProviderClient],
-    stats: RunStats,
-) -> list[Provider]:
-    probes = await asyncio.gather(*(clients[p.name].list_models() for p in providers))
-    reachable = []
-    for provider, probe in zip(providers, probes, strict=True):
-        store.set_reachability(run_id, provider.name, probe.reachable, probe.detail)
-        if probe.reachable:
-            reachable.append(provider)
-        else:
-            stats.unreachable[provider.name] = probe.detail
-    return reachable
+    async with Runner(store, run_id, providers.providers, options.retries, progress) as runner:
+        reachable = await runner.preflight()
+        await runner.send({p.name: plan_requests(run_id, p, options) for p in reachable})
+    return runner.stats
