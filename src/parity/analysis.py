@@ -122,6 +122,11 @@ def _provider(config: dict[str, Any]) -> Provider:
     return Provider.model_validate(fields)
 
 
+def stored_providers(store: Store, run_id: str) -> list[Provider]:
+    """A run's providers as recorded in the store (header values hidden, no keys)."""
+    return [_provider(c) for c in store.providers(run_id)]
+
+
 def _accounting(result: ProviderResult, provider: Provider, exchanges: dict[str, Exchange]) -> None:
     result.requests = len(exchanges)
     for x in exchanges.values():

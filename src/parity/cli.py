@@ -83,14 +83,15 @@ def run(
     and, for a ~4k context, ~12k tokens. Exit code 1 when a provider is degraded, fails a
     conformance check or is unreachable.
     """
+    from parity.config import load_providers
+    from parity.plan import RunOptions
+
     if resume:
-        providers, options, run_id = load_run_for_resume(db, resume, providers_file)
+        providers, stored, run_id = load_run_for_resume(db, resume, providers_file, "run")
+        options = RunOptions(**stored)
     else:
         if providers_file is None:
             raise ConfigError("give a providers file, or --resume RUN_ID")
-        from parity.config import load_providers
-        from parity.plan import RunOptions
-
         providers = load_providers(providers_file)
         options = RunOptions(
             suite=_suite(suite),
@@ -105,6 +106,96 @@ def run(
     bad = [r for r in results if r.verdict in ("degraded", "unreachable", "no data")]
     bad += [r for r in results if r.conformance_counts()[0] < r.conformance_counts()[1]]
     raise typer.Exit(1 if bad else 0)
+
+
+@app.command("eval")
+def eval_(
+    providers_file: Annotated[
+        Path | None, typer.Argument(help="Providers TOML file (optional with --resume).")
+    ] = None,
+    suite: Annotated[
+        str,
+        typer.Option(help="easy, aime2025, gsm8k, or a .jsonl/.py suite file; NAME:N takes N."),
+    ] = "easy",
+    limit: Annotated[int | None, typer.Option(min=1, help="Use N problems (seeded).")] = None,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Samples per problem (fixed), or the adaptive cap.")
+    ] = 4,
+    adaptive: Annotated[
+        bool,
+        typer.Option(help="Stop each provider once its verdict is decided (needs a reference)."),
+    ] = True,
+    margin: Annotated[float, typer.Option(help="Equivalence margin (0.03 = 3 points).")] = 0.03,
+    budget_tokens: Annotated[
+        int | None, typer.Option(help="Stop a provider after this many tokens.")
+    ] = None,
+    budget_usd: Annotated[
+        float | None, typer.Option(help="Stop a provider after this many $.")
+    ] = None,
+    temperature: Annotated[float | None, typer.Option(help="Override the suite's.")] = None,
+    top_p: Annotated[float | None, typer.Option(help="Override the suite's.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Override the suite's.")] = None,
+    reasoning_effort: Annotated[
+        str | None, typer.Option(help="Send reasoning_effort (low, medium, high).")
+    ] = None,
+    system_prompt: Annotated[
+        str | None, typer.Option(help="System message for every problem.")
+    ] = None,
+    cache: Annotated[
+        bool, typer.Option(help="Reuse stored responses to identical requests: a rerun spends 0.")
+    ] = False,
+    db: DbOption = Path("parity.db"),
+    resume: Annotated[str | None, typer.Option(help="Continue an interrupted eval run.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+) -> None:
+    """Accuracy on a suite, repeated, with confidence intervals and a verdict vs the reference.
+
+    Adaptive (default with a reference): pairs of samples in rounds of 40, the same problems
+    and seeds at every provider; each provider stops when its anytime-valid interval decides
+    the verdict, at its budget, or at the fixed design's size (problems x repeats). Cost: at
+    most problems x repeats samples per provider (easy: 80 x 4 = 320 short requests), usually
+    far fewer. Exit code 1 when a provider is degraded.
+    """
+    from parity.evaluate import EvalOptions
+    from parity.session import report_eval, run_eval
+
+    if resume:
+        providers, stored, run_id = load_run_for_resume(db, resume, providers_file, "eval")
+        options = EvalOptions(**stored)
+    else:
+        if providers_file is None:
+            raise ConfigError("give a providers file, or --resume RUN_ID")
+        from parity.config import load_providers
+
+        providers = load_providers(providers_file)
+        sampling = {
+            k: v
+            for k, v in {
+                "temperature": temperature,
+                "top_p": top_p,
+                "max_tokens": max_tokens,
+                "reasoning_effort": reasoning_effort,
+            }.items()
+            if v is not None
+        }
+        options = EvalOptions(
+            suite=suite,
+            limit=limit,
+            repeats=repeats,
+            adaptive=adaptive,
+            margin=margin,
+            budget_tokens=budget_tokens,
+            budget_usd=budget_usd,
+            sampling=sampling,
+            system_prompt=system_prompt,
+            cache=cache,
+        )
+        _check_suite(options)
+        run_id = None
+    run_id = run_eval(db, providers, options, providers_file, run_id, err)
+    results = report_eval(db, run_id, options, out, json_out)
+    degraded = [r for r in results if (r.get("vs_reference") or {}).get("verdict") == "degraded"]
+    raise typer.Exit(1 if degraded else 0)
 
 
 @app.command()
@@ -137,6 +228,12 @@ def report(
         info = store.run(run_id) if run_id else store.latest_run()
         if info is None:
             raise ConfigError(f"{db}: no run {run_id!r}" if run_id else f"{db}: no runs yet")
+    if info.kind == "eval":
+        from parity.evaluate import EvalOptions
+        from parity.session import report_eval
+
+        report_eval(db, info.id, EvalOptions(**info.options), out, json_out)
+        return
     finish_and_report(db, info.id, RunOptions(**info.options), out, json_out, finish=False)
 
 
@@ -236,6 +333,16 @@ def demo(
 def version() -> None:
     """Print parity's version."""
     out.print(__version__)
+
+
+def _check_suite(options: object) -> None:
+    from parity.evaluate import EvalOptions, load_suite
+
+    assert isinstance(options, EvalOptions)
+    try:
+        load_suite(options)
+    except KeyError as exc:
+        raise ConfigError(str(exc.args[0])) from None
 
 
 def _suite(name: str) -> str:

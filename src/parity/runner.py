@@ -9,9 +9,12 @@ already stored are never sent again, which is what makes `--resume` safe.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
+
+import orjson
 
 from parity.client import ProviderClient
 from parity.config import Provider, ProvidersFile
@@ -29,6 +32,7 @@ class RunStats:
 
     sent: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
+    cached: dict[str, int] = field(default_factory=dict)
     unreachable: dict[str, str] = field(default_factory=dict)
 
 
@@ -45,8 +49,10 @@ class Runner:
         providers: Sequence[Provider],
         retries: int = 3,
         progress: ProgressHook | None = None,
+        cache: bool = False,
     ) -> None:
         self.store = store
+        self.cache = cache
         self.run_id = run_id
         self.providers = list(providers)
         self.progress = progress
@@ -100,10 +106,17 @@ class Runner:
                 self.progress(name, done[name], totals[name])
 
         async def one(provider: Provider, req: Request) -> None:
-            self.store.log_send(self.run_id, provider.name, req.key)
-            exchange = await self._clients[provider.name].chat(req.body, stream=req.stream)
+            cache_key = cache_key_for(provider, req) if self.cache else None
+            exchange = self.store.cached(cache_key) if cache_key else None
+            if exchange is not None:
+                self.stats.cached[provider.name] = self.stats.cached.get(provider.name, 0) + 1
+            else:
+                self.store.log_send(self.run_id, provider.name, req.key)
+                exchange = await self._clients[provider.name].chat(req.body, stream=req.stream)
+                self.stats.sent[provider.name] += 1
+                if cache_key and exchange.ok:
+                    self.store.put_cached(cache_key, exchange)
             self.store.add_exchange(self.run_id, provider.name, req.probe, req.key, exchange)
-            self.stats.sent[provider.name] += 1
             done[provider.name] += 1
             if self.progress:
                 self.progress(provider.name, done[provider.name], totals[provider.name])
@@ -123,6 +136,20 @@ class Runner:
             await asyncio.gather(*(limited(r) for r in pending[provider.name] if not r.sequential))
 
         await asyncio.gather(*(drain(by_name[name]) for name in pending))
+
+
+def cache_key_for(provider: Provider, req: Request) -> str:
+    """Response-cache key: what the provider is (URL, model, extra body), the request body and
+    the sample index (the key's last part), so repeats of one prompt stay distinct samples."""
+    identity = {
+        "base_url": provider.base_url,
+        "model": provider.model,
+        "extra_body": provider.extra_body,
+        "body": req.body,
+        "stream": req.stream,
+        "sample": req.key.rsplit("/", 1)[-1],
+    }
+    return hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 async def execute(

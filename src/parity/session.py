@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -11,14 +14,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from parity import __version__
-from parity.analysis import ProviderResult, analyse_run
+from parity.analysis import ProviderResult, analyse_run, stored_providers
 from parity.client import ProviderClient
 from parity.config import ProvidersFile, load_providers
 from parity.errors import ConfigError
+from parity.evaluate import (
+    AdaptiveEval,
+    EvalOptions,
+    analyse_eval,
+    drive_adaptive,
+    load_suite,
+    planned_fixed,
+)
+from parity.exchange import Exchange
 from parity.plan import RunOptions
+from parity.probes.base import Request
+from parity.report.eval_table import eval_table
 from parity.report.summary import write_summary
 from parity.report.terminal import print_report
-from parity.runner import execute
+from parity.runner import Runner, execute
 from parity.store import Store
 
 
@@ -97,9 +111,9 @@ def finish_and_report(
 
 
 def load_run_for_resume(
-    db: Path, run_id: str, providers_file: Path | None
-) -> tuple[ProvidersFile, RunOptions, str]:
-    """The providers and options of a stored run, for `--resume`.
+    db: Path, run_id: str, providers_file: Path | None, kind: str
+) -> tuple[ProvidersFile, dict[str, Any], str]:
+    """The providers and stored options of a run of `kind` ("run" or "eval"), for `--resume`.
 
     Keys and headers are not stored, so the providers file is read again (the one given, or
     the path the run was started with); its provider names must match the run's.
@@ -110,6 +124,9 @@ def load_run_for_resume(
         info = store.run(run_id)
         if info is None:
             raise ConfigError(f"{db}: no run {run_id!r} (see: parity runs --db {db})")
+        if info.kind != kind:
+            command = "parity eval" if info.kind == "eval" else "parity run"
+            raise ConfigError(f"run {run_id} is a {info.kind!r} run: resume it with {command}")
         stored_names = [p["name"] for p in store.providers(run_id)]
     path = providers_file or (Path(info.source) if info.source else None)
     if path is None:
@@ -118,7 +135,7 @@ def load_run_for_resume(
     names = [p.name for p in providers.providers]
     if stored_names and names != stored_names:
         raise ConfigError(f"{path}: providers {names} differ from run {run_id}'s {stored_names}")
-    return providers, RunOptions(**info.options), run_id
+    return providers, info.options, run_id
 
 
 async def check_providers(providers: ProvidersFile, console: Console) -> bool:
@@ -149,3 +166,117 @@ async def check_providers(providers: ProvidersFile, console: Console) -> bool:
         )
     console.print(table)
     return all(r[0] for r in results)
+
+
+def run_eval(
+    db: Path,
+    providers: ProvidersFile,
+    options: EvalOptions,
+    source: Path | None,
+    run_id: str | None,
+    console: Console,
+) -> str:
+    """Create (or continue) an eval run and sample until every verdict is reached (adaptive)
+    or every planned sample is stored (fixed); returns the run id."""
+    suite = load_suite(options)
+    with Store(db) as store:
+        if run_id is None:
+            run_id = store.create_run(
+                "eval", str(source) if source else None, options.model_dump(), __version__
+            )
+        else:
+            store.set_run_status(run_id, "running")
+        console.print(f"eval run [bold]{run_id}[/] -> {db}", highlight=False)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            tasks = {p.name: progress.add_task(p.name, total=None) for p in providers.providers}
+
+            def hook(name: str, done: int, total: int) -> None:
+                progress.update(tasks[name], completed=done, total=total)
+
+            def after(state: AdaptiveEval) -> None:
+                for name, ev in state.evals.items():
+                    desc = name
+                    if ev.test is not None and ev.test.mean is not None:
+                        low, high = ev.test.interval()
+                        mean = ev.test.mean * 100
+                        desc += f"  Δ {mean:+.1f} [{low * 100:+.0f}, {high * 100:+.0f}]"
+                        desc += f" {ev.test.verdict()}" if ev.stop_reason else ""
+                    desc += f"  {ev.spend.tokens:,} tok"
+                    done = min(state.position, len(state.pairs)) if not ev.stop_reason else None
+                    progress.update(
+                        tasks[name],
+                        description=desc,
+                        completed=done if done is not None else ev.spend.samples,
+                        total=len(state.pairs) if done is not None else ev.spend.samples,
+                    )
+
+            async def main() -> None:
+                async with Runner(
+                    store, run_id, providers.providers, options.retries, None, options.cache
+                ) as runner:
+                    reachable = await runner.preflight()
+                    reference = next((p for p in reachable if p.reference), None)
+                    if options.adaptive and reference is not None:
+                        state = AdaptiveEval(suite, reachable, reference, options)
+
+                        def fetch(
+                            planned: Mapping[str, list[Request]],
+                        ) -> dict[str, dict[str, Exchange]]:
+                            return {
+                                n: store.get_exchanges(run_id, n, [r.key for r in reqs])
+                                for n, reqs in planned.items()
+                            }
+
+                        await drive_adaptive(state, runner.send, fetch, after)
+                    else:
+                        runner.progress = hook
+                        await runner.send(planned_fixed(reachable, suite, options.repeats))
+                for name, detail in runner.stats.unreachable.items():
+                    progress.update(tasks[name], description=f"{name} (unreachable: {detail})")
+
+            try:
+                asyncio.run(main())
+            except KeyboardInterrupt:
+                store.set_run_status(run_id, "interrupted")
+                console.print(
+                    f"interrupted: {store.count_exchanges(run_id)} exchanges stored; continue "
+                    f"with: parity eval --db {db} --resume {run_id}",
+                    highlight=False,
+                )
+                raise typer.Exit(130) from None
+        store.finish_run(run_id, "finished")
+    return run_id
+
+
+def report_eval(
+    db: Path,
+    run_id: str,
+    options: EvalOptions,
+    console: Console,
+    json_out: Path | None,
+) -> list[dict[str, Any]]:
+    """Recompute an eval run's results from the store, print them, optionally write JSON."""
+    with Store(db) as store:
+        providers = stored_providers(store, run_id)
+        results = analyse_eval(store, run_id, providers, options)
+        for r in results:
+            store.put_result(run_id, r["name"], "accuracy", "eval", r)
+    suite = load_suite(options)
+    has_reference = any(p.reference for p in providers)
+    design = "adaptive" if options.adaptive and has_reference else "fixed"
+    title = (
+        f"parity eval {run_id}: {suite.name} ({len(suite.problems)} problems), {design}, "
+        f"cap {options.repeats}/problem, margin {options.margin:.0%}"
+    )
+    console.print(eval_table(results, title))
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"run": run_id, "options": options.model_dump(), "providers": results}
+        json_out.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    return results

@@ -12,7 +12,7 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,11 @@ CREATE TABLE IF NOT EXISTS results (
     name TEXT NOT NULL,
     value TEXT NOT NULL,
     PRIMARY KEY (run_id, provider, pillar, name)
+);
+CREATE TABLE IF NOT EXISTS cache (
+    key TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    data BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS exchanges_by_probe ON exchanges (run_id, provider, probe);
 """
@@ -251,6 +256,35 @@ class Store:
         query += " ORDER BY provider, key"
         for prov, prb, key, data in self._db.execute(query, args):
             yield StoredExchange(prov, prb, key, Exchange.from_dict(orjson.loads(data)))
+
+    def get_exchanges(self, run_id: str, provider: str, keys: Iterable[str]) -> dict[str, Exchange]:
+        """The stored exchanges of `provider` among `keys` (missing keys are left out)."""
+        wanted = list(keys)
+        found: dict[str, Exchange] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT key, data FROM exchanges"
+                f" WHERE run_id = ? AND provider = ? AND key IN ({marks})",
+                (run_id, provider, *chunk),
+            )
+            for key, data in rows:
+                found[key] = Exchange.from_dict(orjson.loads(data))
+        return found
+
+    # response cache (opt-in): keyed by provider fingerprint + request body + sample index
+    def cached(self, cache_key: str) -> Exchange | None:
+        """A cached exchange for `cache_key`, if any."""
+        row = self._db.execute("SELECT data FROM cache WHERE key = ?", (cache_key,)).fetchone()
+        return Exchange.from_dict(orjson.loads(row[0])) if row else None
+
+    def put_cached(self, cache_key: str, exchange: Exchange) -> None:
+        """Remember a successful exchange under `cache_key`."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO cache (key, created_at, data) VALUES (?, ?, ?)",
+            (cache_key, time.time(), orjson.dumps(exchange.to_dict())),
+        )
 
     def count_exchanges(self, run_id: str) -> int:
         """Number of exchanges stored for a run."""

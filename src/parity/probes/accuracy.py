@@ -37,15 +37,15 @@ def plan(suite: Suite, repeats: int) -> list[Request]:
 
 def scores(suite: Suite, exchanges: Mapping[str, Exchange]) -> dict[str, list[float]]:
     """Per-problem scores from exchanges keyed as planned (failed requests are not scored)."""
-    answers = {p.id: p.answer for p in suite.problems}
+    problems = {p.id: p for p in suite.problems}
     out: dict[str, list[float]] = {p.id: [] for p in suite.problems}
     for key, exchange in exchanges.items():
         parts = key.split("/")
         if len(parts) != 4 or parts[:2] != [PROBE, suite.name] or not exchange.ok:
             continue
-        problem = parts[2]
-        if problem in answers:
-            out[problem].append(suite.score(exchange.text, answers[problem]))
+        problem = problems.get(parts[2])
+        if problem is not None:
+            out[problem.id].append(suite.grade(problem, exchange.text))
     return out
 
 

@@ -63,23 +63,24 @@ class PerProblemScorer:
 
         self.default = default
         self._by_answer: dict[str, Scorer] = {}
-        seen: dict[str, tuple[str, str | None]] = {}
+        seen: dict[str, tuple[str, str | None, Scorer]] = {}
         for p in problems:
             if p.scorer is not None and p.scorer not in SCORERS:
                 raise ValueError(
                     f"problem {p.id!r}: unknown scorer {p.scorer!r}; "
                     f"known: {', '.join(sorted(SCORERS))}"
                 )
-            if p.answer in seen and seen[p.answer][1] != p.scorer:
-                other_id, other_scorer = seen[p.answer]
+            scorer = SCORERS[p.scorer] if p.scorer is not None else default
+            if p.answer in seen and seen[p.answer][2] is not scorer:
+                other_id, other_name, _ = seen[p.answer]
                 raise ValueError(
                     f"problems {other_id!r} and {p.id!r} share the answer {p.answer!r} but are "
-                    f"graded by different scorers ({other_scorer or 'suite default'} vs "
+                    f"graded by different scorers ({other_name or 'suite default'} vs "
                     f"{p.scorer or 'suite default'}); give them the same scorer"
                 )
-            seen.setdefault(p.answer, (p.id, p.scorer))
+            seen.setdefault(p.answer, (p.id, p.scorer, scorer))
             if p.scorer is not None:
-                self._by_answer[p.answer] = SCORERS[p.scorer]
+                self._by_answer[p.answer] = scorer
 
     def __call__(self, reply: str, answer: str) -> float:
         return self._by_answer.get(answer, self.default)(reply, answer)
@@ -184,7 +185,8 @@ def get_suite(name: str, limit: int | None = None, seed: int | None = None) -> S
 
     `limit`/`seed` arguments override those written in the spec; with a limit the result is
     `Suite.subset(limit, seed or 0)`. An unknown built-in name raises KeyError listing the
-    known ones; a bad user file raises `parity.errors.ConfigError` (one line).
+    known ones; a bad user file or a limit below 1 raises `parity.errors.ConfigError` (one
+    line).
     """
     match = _SPEC.fullmatch(name.strip())
     if match is None:
@@ -205,6 +207,10 @@ def get_suite(name: str, limit: int | None = None, seed: int | None = None) -> S
             f"unknown suite {base!r}; known: {', '.join(sorted(_BUILTINS))} "
             "(or a path to a .jsonl or .py suite file)"
         )
+    if limit is not None and limit < 1:
+        from parity.errors import ConfigError
+
+        raise ConfigError(f"suite {name!r}: the number of problems must be at least 1")
     return suite if limit is None else suite.subset(limit, seed or 0)
 
 

@@ -1,0 +1,64 @@
+"""The terminal table of `parity eval`: accuracy, the verdict vs the reference, and its cost."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+
+from parity.report.terminal import VERDICT_STYLE
+
+
+def eval_table(results: Sequence[dict[str, Any]], title: str) -> Table:
+    """One row per provider: accuracy +- CI, difference with its interval, verdict, samples,
+    tokens (and the share of the fixed design they are), $ and why sampling stopped."""
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for column, justify in (
+        ("provider", "left"),
+        ("accuracy (95% CI)", "right"),
+        ("Δ vs ref (interval)", "right"),
+        ("verdict", "left"),
+        ("samples", "right"),
+        ("tokens", "right"),
+        ("vs fixed", "right"),
+        ("cost", "right"),
+        ("stopped", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for r in results:
+        if r.get("unreachable"):
+            table.add_row(r["name"], "-", "-", "[bold red]unreachable[/]", *["-"] * 5)
+            continue
+        acc = r.get("accuracy")
+        vs = r.get("vs_reference")
+        verdict = "reference" if r["reference"] else (vs["verdict"] if vs else "no data")
+        style = VERDICT_STYLE.get(verdict, "")
+        fixed = r.get("fixed_design_tokens")
+        share = f"{r['tokens'] / fixed:.0%}" if fixed else "-"
+        samples = str(r["samples"]) + (f" ({r['errors']} err)" if r["errors"] else "")
+        table.add_row(
+            r["name"],
+            f"{acc['value']:.1%} [{acc['low']:.0%}, {acc['high']:.0%}]" if acc else "-",
+            _delta(vs),
+            f"[{style}]{verdict}[/]" if style else verdict,
+            samples,
+            f"{r['tokens']:,}",
+            share,
+            "-" if r["cost_usd"] is None else f"${r['cost_usd']:.4f}",
+            r["stop_reason"] or "-",
+        )
+    return table
+
+
+def _delta(vs: dict[str, Any] | None) -> str:
+    if not vs:
+        return "-"
+    diff = vs.get("diff")
+    text = "?" if diff is None else f"{diff * 100:+.1f}"
+    text += f" [{vs['low'] * 100:+.0f}, {vs['high'] * 100:+.0f}]"
+    if vs.get("p_value") is not None:
+        text += f" p={vs['p_value']:.2g}"
+    if vs.get("n_pairs"):
+        text += f" n={vs['n_pairs']}"
+    return text
