@@ -123,9 +123,16 @@ def eval_(
     ] = 4,
     adaptive: Annotated[
         bool,
-        typer.Option(help="Stop each provider once its verdict is decided (needs a reference)."),
+        typer.Option(
+            "--adaptive/--fixed",
+            help="Adaptive: stop each provider once its verdict is decided (needs a reference). "
+            "Fixed: every problem x repeats.",
+        ),
     ] = True,
     margin: Annotated[float, typer.Option(help="Equivalence margin (0.03 = 3 points).")] = 0.03,
+    round_pairs: Annotated[
+        int, typer.Option(min=1, help="Adaptive: pairs per round (decisions after each round).")
+    ] = 16,
     budget_tokens: Annotated[
         int | None, typer.Option(help="Stop a provider after this many tokens.")
     ] = None,
@@ -150,7 +157,7 @@ def eval_(
 ) -> None:
     """Accuracy on a suite, repeated, with confidence intervals and a verdict vs the reference.
 
-    Adaptive (default with a reference): pairs of samples in rounds of 40, the same problems
+    Adaptive (default with a reference): pairs of samples in rounds (16 by default), the same problems
     and seeds at every provider; each provider stops when its anytime-valid interval decides
     the verdict, at its budget, or at the fixed design's size (problems x repeats). Cost: at
     most problems x repeats samples per provider (easy: 80 x 4 = 320 short requests), usually
@@ -184,6 +191,7 @@ def eval_(
             repeats=repeats,
             adaptive=adaptive,
             margin=margin,
+            round_pairs=round_pairs,
             budget_tokens=budget_tokens,
             budget_usd=budget_usd,
             sampling=sampling,

@@ -46,7 +46,7 @@ class EvalOptions(BaseModel):
     adaptive: bool = True
     margin: float = Field(default=0.03, gt=0, lt=1)
     alpha: float = Field(default=0.05, gt=0, lt=1)
-    round_pairs: int = Field(default=40, ge=1)
+    round_pairs: int = Field(default=16, ge=1)
     seed: int = 0
     budget_tokens: int | None = Field(default=None, ge=1)
     budget_usd: float | None = Field(default=None, gt=0)
@@ -124,6 +124,25 @@ class ProviderEval:
     spend: Spend = field(default_factory=Spend)
     test: PairedSequentialTest | None = None
     stop_reason: str | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def score(self, suite: Suite, problem: Problem, key: str, exchange: Exchange) -> float | None:
+        """Count the exchange's cost; grade it (None when it failed) and keep a record."""
+        self.spend.add(self.provider, exchange)
+        score = suite.grade(problem, exchange.text) if exchange.ok else None
+        if score is not None:
+            self.scores.setdefault(problem.id, []).append(score)
+        self.records.append(
+            {
+                "key": key,
+                "problem": problem.id,
+                "answer": problem.answer,
+                "reply": exchange.text[-300:],
+                "error": exchange.error.value if exchange.error else None,
+                "score": score,
+            }
+        )
+        return score
 
     def over_budget(self, options: EvalOptions) -> str | None:
         """'budget_tokens' or 'budget_usd' once that budget is spent, else None."""
@@ -205,14 +224,8 @@ class AdaptiveEval:
     def _record(self, name: str, key: str, exchange: Exchange | None) -> float | None:
         if exchange is None:
             return None
-        ev = self.evals[name]
-        ev.spend.add(ev.provider, exchange)
-        if not exchange.ok:
-            return None
         problem = self._problems[key.split("/")[2]]
-        score = self.suite.grade(problem, exchange.text)
-        ev.scores.setdefault(problem.id, []).append(score)
-        return score
+        return self.evals[name].score(self.suite, problem, key, exchange)
 
 
 SendRound = Callable[[Mapping[str, list[Request]]], Awaitable[None]]
@@ -271,14 +284,27 @@ def _fixed_evals(
         stored = store.get_exchanges(run_id, provider.name, keys)
         for key in keys:  # in plan order: problem by problem, repeat by repeat
             x = stored.get(key)
-            if x is None:
-                continue
-            ev.spend.add(provider, x)
-            problem = problems[key.split("/")[2]]
-            if x.ok:
-                ev.scores.setdefault(problem.id, []).append(suite.grade(problem, x.text))
+            if x is not None:
+                ev.score(suite, problems[key.split("/")[2]], key, x)
         evals[provider.name] = ev
     return evals
+
+
+def sample_records(
+    store: Store, run_id: str, providers: Sequence[Provider], options: EvalOptions
+) -> dict[str, list[dict[str, Any]]]:
+    """Per provider, one record per sample: key, problem, answer, reply (tail), score."""
+    suite = load_suite(options)
+    problems = {p.id: p for p in suite.problems}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for provider in providers:
+        ev = ProviderEval(provider)
+        for item in store.exchanges(run_id, provider.name, PROBE):
+            problem = problems.get(item.key.split("/")[2])
+            if problem is not None:
+                ev.score(suite, problem, item.key, item.exchange)
+        out[provider.name] = ev.records
+    return out
 
 
 def _result(

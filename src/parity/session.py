@@ -25,6 +25,7 @@ from parity.evaluate import (
     drive_adaptive,
     load_suite,
     planned_fixed,
+    sample_records,
 )
 from parity.exchange import Exchange
 from parity.plan import RunOptions
@@ -265,8 +266,10 @@ def report_eval(
     with Store(db) as store:
         providers = stored_providers(store, run_id)
         results = analyse_eval(store, run_id, providers, options)
+        records = sample_records(store, run_id, providers, options)
         for r in results:
             store.put_result(run_id, r["name"], "accuracy", "eval", r)
+            store.put_result(run_id, r["name"], "accuracy", "samples", records.get(r["name"], []))
     suite = load_suite(options)
     has_reference = any(p.reference for p in providers)
     design = "adaptive" if options.adaptive and has_reference else "fixed"
