@@ -157,7 +157,7 @@ def eval_(
 ) -> None:
     """Accuracy on a suite, repeated, with confidence intervals and a verdict vs the reference.
 
-    Adaptive (default with a reference): pairs of samples in rounds (16 by default), the same problems
+    Adaptive (default with a reference): pairs of samples in rounds of 16, the same problems
     and seeds at every provider; each provider stops when its anytime-valid interval decides
     the verdict, at its budget, or at the fixed design's size (problems x repeats). Cost: at
     most problems x repeats samples per provider (easy: 80 x 4 = 320 short requests), usually
