@@ -389,3 +389,16 @@ def test_wilson_rejects_bad_input() -> None:
         wilson_interval(11, 10)
     with pytest.raises(ValueError):
         wilson_interval(5, 10, confidence=0.0)
+
+
+def test_all_zero_differences_need_enough_pairs_to_be_equivalent() -> None:
+    from parity.stats import min_pairs_for_equivalence
+
+    assert min_pairs_for_equivalence(0.03) == 122  # (1 - 0.03)^122 <= 0.025 < (0.97)^121
+    assert 0.97**122 <= 0.025 < 0.97**121
+    few = {f"q{i}": [0.0, 0.0] for i in range(5)}
+    comparison = paired_difference(few, few, margin=0.03)
+    assert (comparison.low, comparison.high) == (0.0, 0.0)
+    assert comparison.verdict is Verdict.INCONCLUSIVE
+    many = {f"q{i}": [0.0, 0.0] for i in range(61)}
+    assert paired_difference(many, many, margin=0.03).verdict is Verdict.EQUIVALENT

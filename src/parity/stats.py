@@ -398,7 +398,11 @@ def paired_difference(
     assignment, so it is never below ``1 / (n_permutations + 1)``.
 
     ``verdict`` is ``decide(low, high, margin)``: it comes from the interval only, the p-value
-    is reported alongside. Deterministic given ``seed``.
+    is reported alongside. One guard: a percentile bootstrap collapses to a point when every
+    difference is 0 (all-wrong or all-right on both sides), which would call 10 samples
+    "equivalent". So "equivalent" also needs at least `min_pairs_for_equivalence(margin,
+    confidence)` matched samples: below that, even perfect agreement cannot rule out a
+    difference of ``margin``, and the verdict is "inconclusive". Deterministic given ``seed``.
 
     Raises ValueError if no problem has samples on both sides, a score is outside ``[0, 1]``,
     ``margin < 0``, ``confidence`` is not in (0, 1), or ``n_boot``/``n_permutations < 1``.
@@ -431,6 +435,10 @@ def paired_difference(
         boot[start:stop] = (prov_means - ref_means).mean(axis=1)
     low, high = _contain(diff, *_percentile_interval(boot, confidence))
     p_value = _sign_flip_p_value(per_problem, n_permutations, perm_rng)
+    verdict = decide(low, high, margin)
+    pairs = int(np.minimum(prov.lengths, ref.lengths).sum())
+    if verdict is Verdict.EQUIVALENT and pairs < min_pairs_for_equivalence(margin, confidence):
+        verdict = Verdict.INCONCLUSIVE
     return Comparison(
         diff=diff,
         low=low,
@@ -441,8 +449,18 @@ def paired_difference(
         n_samples_reference=int(ref.lengths.sum()),
         margin=margin,
         confidence=confidence,
-        verdict=decide(low, high, margin),
+        verdict=verdict,
     )
+
+
+def min_pairs_for_equivalence(margin: float, confidence: float = 0.95) -> int:
+    """The fewest matched samples at which zero disagreements bound the disagreement rate,
+    and so |difference|, below ``margin`` at the one-sided level (1 + confidence) / 2:
+    the n with (1 - margin)^n <= (1 - confidence) / 2 (the "rule of three" at 95%: about
+    3.7 / margin)."""
+    if not 0 < margin < 1:
+        return 1
+    return math.ceil(math.log((1 - confidence) / 2) / math.log(1 - margin))
 
 
 # --------------------------------------------------------------------------------------------
