@@ -1,0 +1,143 @@
+"""The report model: everything a report shows about one run, as plain JSON-ready data.
+
+Every output format (terminal, HTML, JSON, CSV, JUnit, Markdown) and `parity diff` draw from
+`report_data`, a pure function of the store, so they can never disagree with each other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from parity import __version__
+from parity.analysis import analyse_run, stored_providers
+from parity.evaluate import EvalOptions, analyse_eval
+from parity.plan import RunOptions
+from parity.store import Store
+
+
+def report_data(store: Store, run_id: str) -> dict[str, Any]:
+    """The report model of a run.
+
+    Shape::
+
+        {"parity_version", "run": {id, kind, status, created_at, finished_at, options,
+                                   exchanges, source},
+         "providers": [ {name, reference, reachable, verdict, blended_price, price_input,
+                         price_output, cost_usd, requests, errors,
+                         speed: {ttft_ms: Summary, output_tokens_per_s: Summary, ...} | None,
+                         speed_samples: {ttft_ms: [...], output_tokens_per_s: [...]} ,
+                         accuracy: {accuracy: Estimate, vs_reference: Comparison, ...} | None,
+                         conformance: [ {id, family, checks, status, figure, bar,
+                                         evidence: [...]} ], ...} ],
+         "summary": [ {name, status: faithful|degraded|suspicious|reference|unreachable,
+                       why} ]}
+
+    For an eval run (`kind == "eval"`), each provider entry is `parity eval`'s result
+    (accuracy, vs_reference, samples, tokens, suite_scores_by_repeat, ...) instead.
+    Raises KeyError when the store has no such run.
+    """
+    info = store.run(run_id)
+    if info is None:
+        raise KeyError(run_id)
+    run = {
+        "id": info.id,
+        "kind": info.kind,
+        "status": info.status,
+        "created_at": info.created_at,
+        "finished_at": info.finished_at,
+        "options": info.options,
+        "exchanges": info.exchanges,
+        "source": info.source,
+    }
+    if info.kind == "eval":
+        providers = analyse_eval(
+            store, run_id, stored_providers(store, run_id), EvalOptions(**info.options)
+        )
+        for p in providers:
+            vs = p.get("vs_reference") or {}
+            p["verdict"] = (
+                "unreachable"
+                if p.get("unreachable")
+                else "reference"
+                if p["reference"]
+                else vs.get("verdict", "no data")
+            )
+    else:
+        results = analyse_run(store, run_id, RunOptions(**info.options))
+        providers = []
+        for result in results:
+            entry = result.to_dict()
+            exchanges = [
+                item.exchange
+                for item in store.exchanges(run_id, result.name, "speed")
+                if item.key != "speed/warmup" and item.exchange.ok
+            ]
+            entry["speed_samples"] = {
+                "ttft_ms": [v for x in exchanges if (v := x.ttft_ms()) is not None],
+                "output_tokens_per_s": [
+                    v for x in exchanges if (v := x.output_tokens_per_s()) is not None
+                ],
+                "e2e_ms": [v for x in exchanges if (v := x.e2e_ms()) is not None],
+            }
+            providers.append(entry)
+    return {
+        "parity_version": __version__,
+        "run": run,
+        "providers": providers,
+        "summary": [verdict_line(p, _failed(_reference(providers))) for p in providers],
+    }
+
+
+def _reference(providers: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((p for p in providers if p.get("reference")), None)
+
+
+def _failed(provider: dict[str, Any] | None) -> list[str]:
+    if provider is None:
+        return []
+    return [
+        c["id"] for c in provider.get("conformance", []) if c.get("status") in ("fail", "error")
+    ]
+
+
+def verdict_line(provider: dict[str, Any], reference_failed: list[str]) -> dict[str, str]:
+    """One line per provider: faithful / degraded / suspicious (or reference, unreachable),
+    and why, from its accuracy verdict and the conformance checks it fails that the
+    reference passes (a check the reference fails too is the engine's, not this provider's,
+    and is named apart)."""
+    name = provider["name"]
+    verdict = provider.get("verdict", "no data")
+    all_failed = _failed(provider)
+    failed = [c for c in all_failed if provider.get("reference") or c not in reference_failed]
+    shared = [c for c in all_failed if c not in failed]
+    reasons = []
+    acc = provider.get("accuracy") or {}
+    vs = acc.get("vs_reference") if "accuracy" in acc else provider.get("vs_reference")
+    if vs:
+        reasons.append(
+            f"accuracy {vs['diff'] * 100:+.1f} points [{vs['low'] * 100:+.0f}, "
+            f"{vs['high'] * 100:+.0f}] vs the reference ({vs['verdict']})"
+        )
+    if failed:
+        reasons.append("fails " + ", ".join(failed))
+    if shared:
+        reasons.append("like the reference, fails " + ", ".join(shared))
+    if verdict == "unreachable":
+        status = "unreachable"
+        reasons = [str(provider.get("detail") or "no answer to GET /models")]
+    elif verdict == "reference":
+        status = "reference"
+        if failed:
+            reasons = ["the reference itself fails " + ", ".join(failed)]
+    elif verdict == "degraded":
+        status = "degraded"
+    elif failed:
+        status = "suspicious"
+    elif verdict in ("equivalent", "inconclusive", "better"):
+        status = "faithful"
+        if verdict == "inconclusive":
+            reasons.append("no significant difference found (not proven equivalent)")
+    else:
+        status = "suspicious"
+        reasons.append("no usable accuracy data")
+    return {"name": name, "status": status, "why": "; ".join(reasons) or "-"}
