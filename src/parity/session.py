@@ -208,7 +208,12 @@ def run_eval(
                         mean = ev.test.mean * 100
                         desc += f"  Δ {mean:+.1f} [{low * 100:+.0f}, {high * 100:+.0f}]"
                         desc += f" {ev.test.verdict()}" if ev.stop_reason else ""
+                    scores = [s for v in ev.scores.values() for s in v]
+                    if scores:
+                        desc += f"  acc {sum(scores) / len(scores):.0%}"
                     desc += f"  {ev.spend.tokens:,} tok"
+                    if ev.spend.usd is not None:
+                        desc += f" ${ev.spend.usd:.4f}"
                     done = min(state.position, len(state.pairs)) if not ev.stop_reason else None
                     progress.update(
                         tasks[name],

@@ -11,13 +11,15 @@ from parity.report.terminal import VERDICT_STYLE
 
 
 def eval_table(results: Sequence[dict[str, Any]], title: str) -> Table:
-    """One row per provider: accuracy +- CI, difference with its interval, verdict, samples,
-    tokens (and the share of the fixed design they are), $ and why sampling stopped."""
+    """One row per provider: accuracy +- CI, difference with its interval, the spread of
+    whole-suite scores across repeats, verdict, samples, tokens (and the share of the fixed
+    design they are), $ and why sampling stopped."""
     table = Table(title=title, title_justify="left", header_style="bold")
     for column, justify in (
         ("provider", "left"),
         ("accuracy (95% CI)", "right"),
         ("Δ vs ref (interval)", "right"),
+        ("spread", "right"),
         ("verdict", "left"),
         ("samples", "right"),
         ("tokens", "right"),
@@ -28,7 +30,7 @@ def eval_table(results: Sequence[dict[str, Any]], title: str) -> Table:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for r in results:
         if r.get("unreachable"):
-            table.add_row(r["name"], "-", "-", "[bold red]unreachable[/]", *["-"] * 5)
+            table.add_row(r["name"], "-", "-", "-", "[bold red]unreachable[/]", *["-"] * 5)
             continue
         acc = r.get("accuracy")
         vs = r.get("vs_reference")
@@ -41,6 +43,7 @@ def eval_table(results: Sequence[dict[str, Any]], title: str) -> Table:
             r["name"],
             f"{acc['value']:.1%} [{acc['low']:.0%}, {acc['high']:.0%}]" if acc else "-",
             _delta(vs),
+            _spread(r.get("suite_scores_by_repeat")),
             f"[{style}]{verdict}[/]" if style else verdict,
             samples,
             f"{r['tokens']:,}",
@@ -49,6 +52,13 @@ def eval_table(results: Sequence[dict[str, Any]], title: str) -> Table:
             r["stop_reason"] or "-",
         )
     return table
+
+
+def _spread(by_repeat: list[float] | None) -> str:
+    """Range of whole-suite scores across repeats (fixed design), e.g. '40%-47%'."""
+    if not by_repeat or len(by_repeat) < 2:
+        return "-"
+    return f"{min(by_repeat):.0%}-{max(by_repeat):.0%}"
 
 
 def _delta(vs: dict[str, Any] | None) -> str:
