@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,42 +51,66 @@ def run_providers(
     Ctrl-C marks the run interrupted and exits 130: what was stored stays, `--resume` goes on.
     """
     with Store(db) as store:
-        if run_id is None:
-            run_id = store.create_run(
-                "run", str(source) if source else None, options.model_dump(), __version__
-            )
-        else:
-            store.set_run_status(run_id, "running")
-        console.print(f"run [bold]{run_id}[/] -> {db}", highlight=False)
-        with Progress(
-            TextColumn("{task.description:<20}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
+        run_id = _open_run(store, db, "run", options.model_dump(), source, run_id, console)
+        with _progress(console) as progress:
             tasks = {p.name: progress.add_task(p.name, total=None) for p in providers.providers}
 
             def hook(name: str, done: int, total: int) -> None:
                 progress.update(tasks[name], completed=done, total=total)
 
-            try:
+            with _interruptible(store, db, "run", run_id, console):
                 stats = asyncio.run(execute(store, run_id, providers, options, hook))
-            except KeyboardInterrupt:
-                store.set_run_status(run_id, "interrupted")
-                console.print(
-                    f"interrupted: {store.count_exchanges(run_id)} exchanges stored; "
-                    f"continue with: parity run --db {db} --resume {run_id}",
-                    highlight=False,
-                )
-                raise typer.Exit(130) from None
             for name in stats.unreachable:
                 progress.update(tasks[name], description=f"{name} (unreachable)", total=1)
         for name, detail in stats.unreachable.items():
             console.print(f"[red]{name} unreachable:[/] {detail}", highlight=False)
         store.finish_run(run_id, "finished")
     return run_id
+
+
+def _open_run(
+    store: Store,
+    db: Path,
+    kind: str,
+    options: dict[str, Any],
+    source: Path | None,
+    run_id: str | None,
+    console: Console,
+) -> str:
+    """Create a run of `kind`, or mark `run_id` running again; announce it."""
+    if run_id is None:
+        run_id = store.create_run(kind, str(source) if source else None, options, __version__)
+    else:
+        store.set_run_status(run_id, "running")
+    console.print(f"{kind} [bold]{run_id}[/] -> {db}", highlight=False)
+    return run_id
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description:<20}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+@contextmanager
+def _interruptible(
+    store: Store, db: Path, kind: str, run_id: str, console: Console
+) -> Iterator[None]:
+    """On Ctrl-C: mark the run interrupted, say how to resume, exit 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        store.set_run_status(run_id, "interrupted")
+        console.print(
+            f"interrupted: {store.count_exchanges(run_id)} exchanges stored; continue with: "
+            f"parity {kind} --db {db} --resume {run_id}",
+            highlight=False,
+        )
+        raise typer.Exit(130) from None
 
 
 def finish_and_report(
@@ -181,20 +206,8 @@ def run_eval(
     or every planned sample is stored (fixed); returns the run id."""
     suite = load_suite(options)
     with Store(db) as store:
-        if run_id is None:
-            run_id = store.create_run(
-                "eval", str(source) if source else None, options.model_dump(), __version__
-            )
-        else:
-            store.set_run_status(run_id, "running")
-        console.print(f"eval run [bold]{run_id}[/] -> {db}", highlight=False)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
+        run_id = _open_run(store, db, "eval", options.model_dump(), source, run_id, console)
+        with _progress(console) as progress:
             tasks = {p.name: progress.add_task(p.name, total=None) for p in providers.providers}
 
             def hook(name: str, done: int, total: int) -> None:
@@ -246,16 +259,8 @@ def run_eval(
                 for name, detail in runner.stats.unreachable.items():
                     progress.update(tasks[name], description=f"{name} (unreachable: {detail})")
 
-            try:
+            with _interruptible(store, db, "eval", run_id, console):
                 asyncio.run(main())
-            except KeyboardInterrupt:
-                store.set_run_status(run_id, "interrupted")
-                console.print(
-                    f"interrupted: {store.count_exchanges(run_id)} exchanges stored; continue "
-                    f"with: parity eval --db {db} --resume {run_id}",
-                    highlight=False,
-                )
-                raise typer.Exit(130) from None
         store.finish_run(run_id, "finished")
     return run_id
 
