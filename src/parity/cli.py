@@ -51,6 +51,25 @@ out = _console()
 err = _console(stderr=True)
 
 DbOption = Annotated[Path, typer.Option("--db", help="SQLite store (created if missing).")]
+JsonOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--json", help="Write the report model here (JSON: every figure, CI and verdict)."
+    ),
+]
+CsvOut = Annotated[
+    Path | None, typer.Option("--csv", help="Write one CSV row per provider x metric here.")
+]
+JunitOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--junit", help="Write JUnit XML here: a test suite per provider, a test per check."
+    ),
+]
+MarkdownOut = Annotated[
+    Path | None,
+    typer.Option("--markdown", help="Write a Markdown summary (for a PR comment) here."),
+]
 
 
 @app.command()
@@ -71,9 +90,10 @@ def run(
         typer.Option(help="Equivalence margin for accuracy, as a fraction (0.03 = 3 points)."),
     ] = 0.03,
     conformance: Annotated[bool, typer.Option(help="Run the conformance checks.")] = True,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Write a JSON summary here.")
-    ] = None,
+    json_out: JsonOut = None,
+    csv_out: CsvOut = None,
+    junit_out: JunitOut = None,
+    markdown_out: MarkdownOut = None,
 ) -> None:
     """Measure every provider in PROVIDERS_FILE: speed, accuracy vs the reference, conformance.
 
@@ -102,7 +122,15 @@ def run(
         )
         run_id = None
     run_id = run_providers(db, providers, options, providers_file, run_id, err)
-    results = finish_and_report(db, run_id, options, out, json_out)
+    results = finish_and_report(db, run_id, options, out, None)
+    _write_reports(
+        db,
+        run_id,
+        json_path=json_out,
+        csv_path=csv_out,
+        junit_path=junit_out,
+        markdown_path=markdown_out,
+    )
     bad = [r for r in results if r.verdict in ("degraded", "unreachable", "no data")]
     bad += [r for r in results if r.conformance_counts()[0] < r.conformance_counts()[1]]
     raise typer.Exit(1 if bad else 0)
@@ -153,7 +181,15 @@ def eval_(
     ] = False,
     db: DbOption = Path("parity.db"),
     resume: Annotated[str | None, typer.Option(help="Continue an interrupted eval run.")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+    json_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--json", help="Write the results here (the report model; 'run' is the run id)."
+        ),
+    ] = None,
+    csv_out: CsvOut = None,
+    junit_out: JunitOut = None,
+    markdown_out: MarkdownOut = None,
 ) -> None:
     """Accuracy on a suite, repeated, with confidence intervals and a verdict vs the reference.
 
@@ -201,7 +237,16 @@ def eval_(
         _check_suite(options)
         run_id = None
     run_id = run_eval(db, providers, options, providers_file, run_id, err)
-    results = report_eval(db, run_id, options, out, json_out)
+    results = report_eval(db, run_id, options, out, None)
+    _write_reports(
+        db,
+        run_id,
+        json_path=json_out,
+        csv_path=csv_out,
+        junit_path=junit_out,
+        markdown_path=markdown_out,
+        eval_=True,
+    )
     degraded = [r for r in results if (r.get("vs_reference") or {}).get("verdict") == "degraded"]
     raise typer.Exit(1 if degraded else 0)
 
@@ -222,11 +267,13 @@ def runs(db: DbOption = Path("parity.db")) -> None:
 def report(
     run_id: Annotated[str | None, typer.Argument(help="Run id (default: the newest).")] = None,
     db: DbOption = Path("parity.db"),
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Write a JSON summary here.")
-    ] = None,
+    json_out: JsonOut = None,
+    csv_out: CsvOut = None,
+    junit_out: JunitOut = None,
+    markdown_out: MarkdownOut = None,
 ) -> None:
-    """Print a run's leaderboard again, recomputed from the store. Costs nothing."""
+    """Print a run's leaderboard again, recomputed from the store, and write it as JSON, CSV,
+    JUnit XML or Markdown if asked. Costs nothing (no request is sent)."""
     from parity.plan import RunOptions
     from parity.store import Store
 
@@ -240,9 +287,88 @@ def report(
         from parity.evaluate import EvalOptions
         from parity.session import report_eval
 
-        report_eval(db, info.id, EvalOptions(**info.options), out, json_out)
-        return
-    finish_and_report(db, info.id, RunOptions(**info.options), out, json_out, finish=False)
+        report_eval(db, info.id, EvalOptions(**info.options), out, None)
+    else:
+        finish_and_report(db, info.id, RunOptions(**info.options), out, None, finish=False)
+    _write_reports(
+        db,
+        info.id,
+        json_path=json_out,
+        csv_path=csv_out,
+        junit_path=junit_out,
+        markdown_path=markdown_out,
+    )
+
+
+@app.command()
+def history(
+    db: DbOption = Path("parity.db"),
+    provider: Annotated[str | None, typer.Option(help="Only this provider.")] = None,
+    metric: Annotated[
+        str | None,
+        typer.Option(
+            help="One figure, a column per provider: accuracy, verdict, status, ttft_p50, "
+            "tok_s_p50, cost or conformance."
+        ),
+    ] = None,
+) -> None:
+    """Each provider's figures run after run, oldest first: accuracy (95% CI), verdict,
+    TTFT and tok/s medians, run cost, conformance passed/judged. Recomputed from the store
+    (about a second per run); costs nothing."""
+    from parity.history import METRICS
+    from parity.history import history as history_rows
+    from parity.report.history_table import history_table
+    from parity.store import Store
+
+    if metric is not None and metric not in METRICS:
+        raise ConfigError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    if not db.exists():
+        raise ConfigError(f"{db}: no such store")
+    with Store(db) as store:
+        if not store.runs():
+            raise ConfigError(f"{db}: no runs yet")
+        rows = history_rows(store, provider, metric)
+    if not rows:
+        raise ConfigError(f"{db}: no run has a provider named {provider!r}")
+    out.print(history_table(rows, metric))
+
+
+@app.command()
+def diff(
+    run_a: Annotated[str, typer.Argument(help="The earlier run (the baseline).")],
+    run_b: Annotated[str, typer.Argument(help="The later run.")],
+    db: DbOption = Path("parity.db"),
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write the comparison (JSON) here.")
+    ] = None,
+) -> None:
+    """What changed from RUN_A to RUN_B, per provider in both, tested beyond noise.
+
+    Accuracy: B's per-problem scores against A's (paired bootstrap CI, sign-flip p); a
+    regression when that interval lies below 0 and outside the equivalence margin. Speed:
+    TTFT and output tok/s per request, Mann-Whitney U; a regression when p < 0.05 and the
+    median is more than 10% worse. Also conformance checks that passed in A and fail in B,
+    a verdict turned degraded, a provider unreachable in B. Recomputed from the store;
+    costs nothing. Exit code 1 when there is a regression, 0 otherwise, 2 for bad input.
+    """
+    import json
+
+    from parity.history import diff as diff_runs
+    from parity.report.history_table import print_diff
+    from parity.store import Store
+
+    if not db.exists():
+        raise ConfigError(f"{db}: no such store")
+    with Store(db) as store:
+        for run_id in (run_a, run_b):
+            if store.run(run_id) is None:
+                raise ConfigError(f"{db}: no run {run_id!r} (see: parity runs --db {db})")
+        result = diff_runs(store, run_a, run_b)
+    print_diff(out, result)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    raise typer.Exit(1 if result["regressions"] else 0)
 
 
 @providers_app.command("check")
@@ -341,6 +467,31 @@ def demo(
 def version() -> None:
     """Print parity's version."""
     out.print(__version__)
+
+
+def _write_reports(
+    db: Path,
+    run_id: str,
+    *,
+    json_path: Path | None,
+    csv_path: Path | None,
+    junit_path: Path | None,
+    markdown_path: Path | None,
+    eval_: bool = False,
+) -> None:
+    """Write the run's report model in each format given a path (nothing when none is)."""
+    if not any((json_path, csv_path, junit_path, markdown_path)):
+        return
+    from parity.report.data import report_data
+    from parity.report.exports import eval_json, to_json, write_exports
+    from parity.store import Store
+
+    with Store(db) as store:
+        data = report_data(store, run_id)
+    write_exports(data, {"csv": csv_path, "junit": junit_path, "markdown": markdown_path})
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(to_json(eval_json(data) if eval_ else data), encoding="utf-8")
 
 
 def _check_suite(options: object) -> None:

@@ -1,0 +1,186 @@
+"""Terminal views of `parity history` (figures over runs) and `parity diff` (two runs)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from parity.report.figures import accuracy_text, number, pct
+from parity.report.terminal import VERDICT_STYLE
+
+STATUS_STYLE = {
+    "faithful": "green",
+    "suspicious": "yellow",
+    "degraded": "bold red",
+    "unreachable": "bold red",
+    "reference": "bold cyan",
+}
+
+
+def _when(created_at: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(created_at or 0))
+
+
+def _styled(text: str, styles: Mapping[str, str]) -> str:
+    style = styles.get(text, "")
+    return f"[{style}]{escape(text)}[/]" if style else escape(text)
+
+
+def metric_text(metric: str, value: Any) -> str:
+    """One figure of a `history` row as table text (styled for verdict and status)."""
+    if value is None:
+        return "-"
+    if metric == "accuracy":
+        return accuracy_text(value)
+    if metric == "verdict":
+        return _styled(str(value), VERDICT_STYLE)
+    if metric == "status":
+        return _styled(str(value), STATUS_STYLE)
+    if metric == "ttft_p50":
+        return number(value, ".0f", " ms")
+    if metric == "tok_s_p50":
+        return number(value)
+    if metric == "cost":
+        return f"${value:.6f}"
+    if metric == "conformance":
+        text = f"{value['passed']}/{value['judged']}"
+        return f"[red]{text}[/]" if value["passed"] < value["judged"] else text
+    return escape(str(value))
+
+
+HEADERS = {
+    "accuracy": "accuracy (95% CI)",
+    "verdict": "verdict",
+    "status": "status",
+    "ttft_p50": "TTFT p50",
+    "tok_s_p50": "tok/s p50",
+    "cost": "run cost",
+    "conformance": "conform",
+}
+
+
+def history_table(rows: Sequence[Mapping[str, Any]], metric: str | None = None) -> Table:
+    """`history` rows as a table: one row per run x provider with every figure, or, for one
+    `metric`, one row per run with a column per provider."""
+    if metric is not None:
+        return _pivot(rows, metric)
+    table = Table(title="history (oldest first)", title_justify="left", header_style="bold")
+    for column, justify in (
+        ("run", "left"),
+        ("started", "left"),
+        ("provider", "left"),
+        *((HEADERS[m], "left" if m in ("verdict", "status") else "right") for m in HEADERS),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    previous = None
+    for row in rows:
+        first = row["run_id"] != previous
+        if first and previous is not None:
+            table.add_section()
+        previous = row["run_id"]
+        table.add_row(
+            row["run_id"] if first else "",
+            _when(row["created_at"]) if first else "",
+            escape(row["provider"]) + (" (ref)" if row.get("reference") else ""),
+            *(metric_text(m, row.get(m)) for m in HEADERS),
+        )
+    return table
+
+
+def _pivot(rows: Sequence[Mapping[str, Any]], metric: str) -> Table:
+    providers = list(dict.fromkeys(r["provider"] for r in rows))
+    runs: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        runs.setdefault(r["run_id"], {"created_at": r["created_at"], "cells": {}})
+        runs[r["run_id"]]["cells"][r["provider"]] = r.get(metric)
+    table = Table(
+        title=f"{HEADERS.get(metric, metric)} by run (oldest first)",
+        title_justify="left",
+        header_style="bold",
+    )
+    table.add_column("run")
+    table.add_column("started")
+    for name in providers:
+        justify = "left" if metric in ("verdict", "status") else "right"
+        table.add_column(escape(name), justify=justify)  # type: ignore[arg-type]
+    for run_id, run in runs.items():
+        cells = [
+            metric_text(metric, run["cells"][n]) if n in run["cells"] else "" for n in providers
+        ]
+        table.add_row(run_id, _when(run["created_at"]), *cells)
+    return table
+
+
+def diff_table(result: Mapping[str, Any]) -> Table:
+    """One row per provider in both runs: accuracy A -> B with the paired difference, speed
+    medians with Mann-Whitney p, conformance and verdict, A -> B."""
+    a, b = result["run_a"], result["run_b"]
+    table = Table(
+        title=f"diff {a['id']} ({_when(a['created_at'])}) -> {b['id']} ({_when(b['created_at'])})",
+        title_justify="left",
+        header_style="bold",
+    )
+    for column, justify in (
+        ("provider", "left"),
+        ("accuracy A -> B", "right"),
+        ("Δ B-A (95% CI)", "right"),
+        ("TTFT median A -> B", "right"),
+        ("tok/s median A -> B", "right"),
+        ("conform A -> B", "right"),
+        ("verdict A -> B", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for p in result["providers"]:
+        acc = p["accuracy"]
+        conf = p["conformance"]
+        table.add_row(
+            escape(p["name"]),
+            f"{pct(acc.get('a'), 1)} -> {pct(acc.get('b'), 1)}",
+            _delta(acc),
+            _speed(p["speed"].get("ttft_ms"), ".0f", " ms"),
+            _speed(p["speed"].get("output_tokens_per_s"), ".1f", ""),
+            f"{conf['passed']['a']}/{conf['judged']['a']} -> "
+            f"{conf['passed']['b']}/{conf['judged']['b']}"
+            if conf["judged"]["a"] or conf["judged"]["b"]
+            else "-",
+            f"{_styled(p['verdict']['a'], VERDICT_STYLE)} -> "
+            f"{_styled(p['verdict']['b'], VERDICT_STYLE)}",
+        )
+    return table
+
+
+def _delta(acc: Mapping[str, Any]) -> str:
+    if acc.get("diff") is None:
+        return escape(str(acc.get("note", "-")))
+    text = (
+        f"{acc['diff'] * 100:+.1f} [{acc['low'] * 100:+.0f}, {acc['high'] * 100:+.0f}] "
+        f"p={acc['p_value']:.2g}"
+    )
+    return f"[bold red]{text}[/]" if acc.get("regression") else text
+
+
+def _speed(test: Mapping[str, Any] | None, fmt: str, unit: str) -> str:
+    if not test:
+        return "-"
+    text = f"{test['a_median']:{fmt}} -> {test['b_median']:{fmt}}{unit} p={test['p_value']:.2g}"
+    return f"[bold red]{text}[/]" if test["regression"] else text
+
+
+def print_diff(console: Console, result: Mapping[str, Any]) -> None:
+    """The diff table, then the regressions (red) and the other changes, one per line."""
+    console.print(diff_table(result))
+    if result["regressions"]:
+        console.print(f"[bold red]{len(result['regressions'])} regression(s)[/]")
+        for line in result["regressions"]:
+            console.print(f"  [red]✗[/] {escape(line)}", highlight=False)
+    else:
+        console.print("[green]no regression[/]")
+    if result["changes"]:
+        console.print("[bold]other changes[/]")
+        for line in result["changes"]:
+            console.print(f"  • {escape(line)}", highlight=False)

@@ -1,0 +1,92 @@
+"""The report model as compact Markdown, fit for a pull-request comment."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from parity.report.figures import (
+    Figures,
+    accuracy_text,
+    delta_text,
+    describe_run,
+    dollars,
+    figures,
+    number,
+    statuses,
+)
+
+MARKS = {
+    "faithful": "✅",
+    "reference": "🔷",
+    "suspicious": "⚠️",
+    "degraded": "❌",
+    "unreachable": "❌",
+}
+# Worst first: the order of the counts line.
+ORDER = ("degraded", "unreachable", "suspicious", "faithful", "reference")
+
+
+def to_markdown(data: Mapping[str, Any]) -> str:
+    """Verdict lines, a leaderboard table and the failed checks (figure and bar) of a run.
+
+    Table columns that no provider has a figure for (speed, price and conformance in an
+    eval run) are left out.
+    """
+    lines = statuses(data)
+    provs = [figures(p) for p in data["providers"]]
+    counts = Counter(lines[f.name]["status"] for f in provs if f.name in lines)
+    tally = ", ".join(f"{counts[s]} {s}" for s in ORDER if counts[s])
+    out = [f"### parity {_inline(describe_run(data['run']))}", ""]
+    out.append(f"**{tally or 'no providers'}** ({len(provs)} providers)")
+    out.append("")
+    for f in provs:
+        line = lines.get(f.name, {"status": f.verdict, "why": "-"})
+        mark = MARKS.get(line["status"], "•")
+        out.append(f"- {mark} **{_inline(f.name)}** {line['status']}: {_inline(line['why'])}")
+    out += ["", *_table(provs, lines)]
+    failed = [(f, c) for f in provs for c in f.failed_checks()]
+    if failed:
+        out += ["", "**Failed checks**", ""]
+        for f, c in failed:
+            out.append(
+                f"- **{_inline(f.name)}** `{c['id']}` ({c.get('status')}): "
+                f"{_inline(str(c.get('figure', '')))} (bar: {_inline(str(c.get('bar', '-')))})"
+            )
+    return "\n".join(out) + "\n"
+
+
+def _table(provs: list[Figures], lines: Mapping[str, Mapping[str, str]]) -> list[str]:
+    columns: list[tuple[str, str, list[str]]] = [
+        ("provider", ":--", [f.name for f in provs]),
+        ("status", ":--", [lines.get(f.name, {}).get("status", f.verdict) for f in provs]),
+        ("accuracy (95% CI)", "--:", [accuracy_text(f.accuracy) for f in provs]),
+        ("Δ vs ref, points", "--:", [delta_text(f.vs_reference) for f in provs]),
+        ("TTFT p50", "--:", [number(f.p50("ttft_ms"), ".0f", " ms") for f in provs]),
+        ("tok/s p50", "--:", [number(f.p50("output_tokens_per_s")) for f in provs]),
+        ("conformance", "--:", [_conformance(f) for f in provs]),
+        ("$/1M blended", "--:", [dollars(f.blended_price) for f in provs]),
+        ("run cost", "--:", [dollars(f.cost_usd, 4) for f in provs]),
+    ]
+    kept = [c for c in columns if c[0] in ("provider", "status") or any(v != "-" for v in c[2])]
+    rows = [
+        "| " + " | ".join(c[0] for c in kept) + " |",
+        "|" + "|".join(c[1] for c in kept) + "|",
+    ]
+    for i in range(len(provs)):
+        rows.append("| " + " | ".join(_cell(c[2][i]) for c in kept) + " |")
+    return rows
+
+
+def _conformance(f: Figures) -> str:
+    judged = f.conformance_judged
+    return f"{f.conformance_passed}/{judged}" if judged else "-"
+
+
+def _cell(text: str) -> str:
+    return _inline(text).replace("|", "\\|")
+
+
+def _inline(text: str) -> str:
+    return " ".join(text.split())
