@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from parity import __version__
+from parity.config import ProvidersFile
 from parity.errors import ConfigError, ParityError
 from parity.session import (
     check_providers,
@@ -66,6 +67,10 @@ JunitOut = Annotated[
         "--junit", help="Write JUnit XML here: a test suite per provider, a test per check."
     ),
 ]
+HtmlOut = Annotated[
+    Path | None,
+    typer.Option("--html", help="Write the self-contained HTML report (works offline) here."),
+]
 MarkdownOut = Annotated[
     Path | None,
     typer.Option("--markdown", help="Write a Markdown summary (for a PR comment) here."),
@@ -92,6 +97,7 @@ def run(
     conformance: Annotated[bool, typer.Option(help="Run the conformance checks.")] = True,
     json_out: JsonOut = None,
     csv_out: CsvOut = None,
+    html_out: HtmlOut = None,
     junit_out: JunitOut = None,
     markdown_out: MarkdownOut = None,
 ) -> None:
@@ -128,6 +134,7 @@ def run(
         run_id,
         json_path=json_out,
         csv_path=csv_out,
+        html_path=html_out,
         junit_path=junit_out,
         markdown_path=markdown_out,
     )
@@ -188,6 +195,7 @@ def eval_(
         ),
     ] = None,
     csv_out: CsvOut = None,
+    html_out: HtmlOut = None,
     junit_out: JunitOut = None,
     markdown_out: MarkdownOut = None,
 ) -> None:
@@ -243,6 +251,7 @@ def eval_(
         run_id,
         json_path=json_out,
         csv_path=csv_out,
+        html_path=html_out,
         junit_path=junit_out,
         markdown_path=markdown_out,
         eval_=True,
@@ -269,6 +278,7 @@ def report(
     db: DbOption = Path("parity.db"),
     json_out: JsonOut = None,
     csv_out: CsvOut = None,
+    html_out: HtmlOut = None,
     junit_out: JunitOut = None,
     markdown_out: MarkdownOut = None,
 ) -> None:
@@ -295,6 +305,7 @@ def report(
         info.id,
         json_path=json_out,
         csv_path=csv_out,
+        html_path=html_out,
         junit_path=junit_out,
         markdown_path=markdown_out,
     )
@@ -434,11 +445,21 @@ def demo(
     ),
     base_port: Annotated[int, typer.Option(help="First port of the demo fleet.")] = 8720,
     repeats: Annotated[int, typer.Option(min=1, help="Times each problem is asked.")] = 2,
+    fault: Annotated[
+        str | None,
+        typer.Option(
+            help="PROVIDER=VARIANT: serve PROVIDER from VARIANT's server, as a provider that "
+            "silently swapped its model would (e.g. reference-b=compressed-mild); then "
+            "`parity diff` against an earlier demo run names the regression."
+        ),
+    ] = None,
 ) -> None:
-    """The whole job on the local fleet: start it, run parity on it, print the leaderboard, stop it.
+    """The whole job on the local fleet: start it, run parity on it, print the leaderboard,
+    write the store, a JSON summary and the HTML report, stop it.
 
-    Costs nothing but CPU: about 6 x 177 requests to local llama.cpp servers, about four
+    Costs nothing but CPU: about 6 x 178 requests to local llama.cpp servers, about four
     minutes on two cores (the first time also generates the compressed weights, ~1 minute).
+    Runs accumulate in the demo's store, so `parity history` and `parity diff` work on it.
     """
     from parity.config import load_providers
     from parity.local.fleet import fleet_down, fleet_up
@@ -451,12 +472,23 @@ def demo(
         err.print("[bold]starting the local fleet[/] (real llama.cpp servers on 127.0.0.1)...")
         providers_file = fleet_up(state, None, base_port=base_port)
         providers = load_providers(providers_file)
+        if fault:
+            providers = _swap(providers, fault)
         options = RunOptions(repeats=repeats)
         run_id = run_providers(db, providers, options, providers_file, None, err)
-        finish_and_report(db, run_id, options, out, out_dir / "summary.json")
-        out.print(
-            f"store: {db}   summary: {out_dir / 'summary.json'}   run: {run_id}", highlight=False
+        finish_and_report(db, run_id, options, out, None)
+        summary, html = out_dir / "summary.json", out_dir / "report.html"
+        _write_reports(
+            db,
+            run_id,
+            json_path=summary,
+            csv_path=None,
+            junit_path=None,
+            markdown_path=None,
+            html_path=html,
         )
+        out.print(f"store: {db}   summary: {summary}   run: {run_id}", highlight=False)
+        out.print(f"report: {html.resolve()}", highlight=False)
     finally:
         stopped = fleet_down(state)
         if stopped:
@@ -476,22 +508,41 @@ def _write_reports(
     json_path: Path | None,
     csv_path: Path | None,
     junit_path: Path | None,
+    html_path: Path | None = None,
     markdown_path: Path | None,
     eval_: bool = False,
 ) -> None:
     """Write the run's report model in each format given a path (nothing when none is)."""
-    if not any((json_path, csv_path, junit_path, markdown_path)):
+    if not any((json_path, csv_path, junit_path, markdown_path, html_path)):
         return
+    from parity.history import history_series
     from parity.report.data import report_data
     from parity.report.exports import eval_json, to_json, write_exports
+    from parity.report.html import write_html
     from parity.store import Store
 
     with Store(db) as store:
         data = report_data(store, run_id)
+        series = history_series(store) if html_path is not None else None
     write_exports(data, {"csv": csv_path, "junit": junit_path, "markdown": markdown_path})
+    if html_path is not None:
+        write_html(html_path, data, series)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(to_json(eval_json(data) if eval_ else data), encoding="utf-8")
+
+
+def _swap(providers: ProvidersFile, fault: str) -> ProvidersFile:
+    """The providers with one served from another variant's server (`PROVIDER=VARIANT`)."""
+    name, _, variant = fault.partition("=")
+    by_name = {p.name: p for p in providers.providers}
+    if name not in by_name or variant not in by_name:
+        raise ConfigError(f"--fault {fault!r}: give PROVIDER=VARIANT with names from the fleet")
+    swapped = [
+        p.model_copy(update={"base_url": by_name[variant].base_url}) if p.name == name else p
+        for p in providers.providers
+    ]
+    return ProvidersFile(provider=swapped)
 
 
 def _check_suite(options: object) -> None:
