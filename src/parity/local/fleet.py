@@ -307,6 +307,11 @@ def _server_command(variant: Variant, model: Path, port: int, threads: int) -> l
         str(threads),
         "--n_threads_batch",
         str(threads),
+        # By default llama-cpp-python's server cuts an in-flight stream whenever another
+        # request arrives (parity sees it as malformed_stream under concurrent load); a
+        # faithful provider queues instead, so the fleet does.
+        "--interrupt_requests",
+        "False",
     ]
     if variant.chat_format is not None:
         command += ["--chat_format", variant.chat_format]
