@@ -74,6 +74,9 @@ def test_demo_prints_the_leaderboard_and_stops_the_fleet(demo: tuple[Any, Path])
     ):
         assert name in result.stdout
     assert "fleet stopped (6 servers)" in result.stderr
+    report = out / "report.html"
+    assert f"report: {report.resolve()}" in result.stdout
+    assert "<svg" in report.read_text() and "compressed-severe" in report.read_text()
     assert fleet_status(out / "fleet") == []
     ports = (out / "ports").read_text().split()
     assert servers_on(ports) == [], "llama.cpp servers left running"
