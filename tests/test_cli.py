@@ -227,3 +227,18 @@ def test_every_command_explains_itself() -> None:
         assert result.returncode == 0, command
         assert "Usage" in result.stdout
     assert "Cost" in parity("run", "--help", env={"COLUMNS": "200"}).stdout
+
+
+def test_bench_runs_report_in_every_format(tmp_path: Path) -> None:
+    with ScriptedServer() as server:
+        path = tmp_path / "providers.toml"
+        path.write_text(provider_toml("a", server.base("ok"), reference=True))
+        db = tmp_path / "p.db"
+        bench = parity("bench", str(path), "--db", str(db), "--out", str(tmp_path / "out"))
+        assert bench.returncode == 0, bench.stderr
+    files = {fmt: tmp_path / f"r.{fmt}" for fmt in ("html", "json", "csv", "junit", "markdown")}
+    args = [a for fmt, f in files.items() for a in (f"--{fmt}", str(f))]
+    result = parity("report", "--db", str(db), *args)
+    assert result.returncode == 0, result.stderr
+    assert all(f.exists() and f.stat().st_size > 0 for f in files.values())
+    assert "bench run" in result.stdout

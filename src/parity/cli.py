@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from parity import __version__
+from parity.bench.command import bench as bench_command
 from parity.config import ProvidersFile
 from parity.errors import ConfigError, ParityError
 from parity.session import (
@@ -39,6 +40,7 @@ local_app = typer.Typer(
 )
 app.add_typer(providers_app, name="providers")
 app.add_typer(local_app, name="local")
+app.command("bench")(bench_command)
 
 
 def _console(stderr: bool = False) -> Console:
@@ -298,6 +300,12 @@ def report(
         from parity.session import report_eval
 
         report_eval(db, info.id, EvalOptions(**info.options), out, None)
+    elif info.kind == "bench":
+        out.print(
+            f"{info.id} is a bench run: its tables were printed by parity bench; "
+            "--json/--csv/--html/--junit/--markdown carry its figures.",
+            highlight=False,
+        )
     else:
         finish_and_report(db, info.id, RunOptions(**info.options), out, None, finish=False)
     _write_reports(

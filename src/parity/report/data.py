@@ -62,6 +62,8 @@ def report_data(store: Store, run_id: str) -> dict[str, Any]:
                 if p["reference"]
                 else vs.get("verdict", "no data")
             )
+    elif info.kind == "bench":
+        providers = _bench_providers(store, run_id)
     else:
         results = analyse_run(store, run_id, RunOptions(**info.options))
         providers = []
@@ -86,6 +88,31 @@ def report_data(store: Store, run_id: str) -> dict[str, Any]:
         "providers": providers,
         "summary": [verdict_line(p, _failed(_reference(providers))) for p in providers],
     }
+
+
+def _bench_providers(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """Provider entries of a `parity bench` run: its first step's speed aggregates (the shape
+    the other reports read) and every stored bench result under `bench`."""
+    results: dict[str, dict[str, Any]] = {}
+    for provider, pillar, name, value in store.results(run_id):
+        if not name.endswith("/requests"):
+            results.setdefault(provider, {})[f"{pillar}/{name}"] = value
+    entries = []
+    for config in store.providers(run_id):
+        mine = results.get(config["name"], {})
+        steps = [v for k, v in mine.items() if k.startswith("speed/bench/") and "ttft_ms" in v]
+        reachable = config.get("reachable")
+        entries.append(
+            {
+                **{k: config.get(k) for k in ("name", "reference", "price_input", "price_output")},
+                "reachable": reachable,
+                "detail": config.get("detail"),
+                "verdict": "unreachable" if reachable is False else "bench",
+                "speed": steps[0] if steps else None,
+                "bench": mine,
+            }
+        )
+    return entries
 
 
 def _reference(providers: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -122,6 +149,8 @@ def verdict_line(provider: dict[str, Any], reference_failed: list[str]) -> dict[
         reasons.append("fails " + ", ".join(failed))
     if shared:
         reasons.append("like the reference, fails " + ", ".join(shared))
+    if verdict == "bench":
+        return {"name": name, "status": "bench", "why": "speed benchmark only (parity bench)"}
     if verdict == "unreachable":
         status = "unreachable"
         reasons = [str(provider.get("detail") or "no answer to GET /models")]

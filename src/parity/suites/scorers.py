@@ -295,7 +295,7 @@ MATH_MAX_REPLY_CHARS = 10_000
 """`math` parses only the reply's last this many characters (where the final answer is)."""
 MATH_MAX_ANSWER_CHARS = 1_000
 """A longer `math` answer raises ValueError (it is not a final answer)."""
-MATH_TIMEOUT_S = 10.0
+MATH_TIMEOUT_S = 30.0
 """`math` gives up on one reply after this many seconds and scores it 0."""
 MATH_STARTUP_TIMEOUT_S = 120.0
 """How long the `math` worker process may take to start (it imports sympy)."""
