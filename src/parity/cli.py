@@ -15,6 +15,7 @@ from rich.console import Console
 from parity import __version__
 from parity.bench.command import bench as bench_command
 from parity.config import ProvidersFile
+from parity.equiv_cli import equiv_app
 from parity.errors import ConfigError, ParityError
 from parity.session import (
     check_providers,
@@ -41,6 +42,7 @@ local_app = typer.Typer(
 app.add_typer(providers_app, name="providers")
 app.add_typer(local_app, name="local")
 app.command("bench")(bench_command)
+app.add_typer(equiv_app, name="equiv")
 
 
 def _console(stderr: bool = False) -> Console:
@@ -300,9 +302,9 @@ def report(
         from parity.session import report_eval
 
         report_eval(db, info.id, EvalOptions(**info.options), out, None)
-    elif info.kind == "bench":
+    elif info.kind not in ("run",):
         out.print(
-            f"{info.id} is a bench run: its tables were printed by parity bench; "
+            f"{info.id} is a {info.kind} run: its tables were printed by parity {info.kind}; "
             "--json/--csv/--html/--junit/--markdown carry its figures.",
             highlight=False,
         )

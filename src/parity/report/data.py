@@ -64,6 +64,8 @@ def report_data(store: Store, run_id: str) -> dict[str, Any]:
             )
     elif info.kind == "bench":
         providers = _bench_providers(store, run_id)
+    elif info.kind in ("equiv", "equiv-record"):
+        providers = _equiv_providers(store, run_id)
     else:
         results = analyse_run(store, run_id, RunOptions(**info.options))
         providers = []
@@ -115,6 +117,29 @@ def _bench_providers(store: Store, run_id: str) -> list[dict[str, Any]]:
     return entries
 
 
+def _equiv_providers(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """Provider entries of a `parity equiv` run: its stored decision under `equivalence`."""
+    decisions = {
+        provider: value
+        for provider, pillar, name, value in store.results(run_id)
+        if pillar == "equivalence" and name == "decision"
+    }
+    entries = []
+    for config in store.providers(run_id):
+        decision = decisions.get(config["name"])
+        verdict = decision.get("verdict") if isinstance(decision, dict) else None
+        entries.append(
+            {
+                **{k: config.get(k) for k in ("name", "reference", "price_input", "price_output")},
+                "reachable": config.get("reachable"),
+                "detail": config.get("detail"),
+                "verdict": "reference" if config.get("reference") else f"equiv:{verdict}",
+                "equivalence": decision,
+            }
+        )
+    return entries
+
+
 def _reference(providers: list[dict[str, Any]]) -> dict[str, Any] | None:
     return next((p for p in providers if p.get("reference")), None)
 
@@ -149,6 +174,11 @@ def verdict_line(provider: dict[str, Any], reference_failed: list[str]) -> dict[
         reasons.append("fails " + ", ".join(failed))
     if shared:
         reasons.append("like the reference, fails " + ", ".join(shared))
+    if str(verdict).startswith("equiv:"):
+        outcome = str(verdict).removeprefix("equiv:")
+        statuses = {"same": "faithful", "different": "degraded", "unreachable": "unreachable"}
+        why = f"output distribution vs the reference: {outcome}"
+        return {"name": name, "status": statuses.get(outcome, "suspicious"), "why": why}
     if verdict == "bench":
         return {"name": name, "status": "bench", "why": "speed benchmark only (parity bench)"}
     if verdict == "unreachable":
