@@ -24,6 +24,7 @@ import contextlib
 import http
 import json
 import socket
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -485,7 +486,9 @@ class ScriptedServer:
         self,
         scenarios: dict[str, Handler] | None = None,
         model_scenarios: dict[str, Handler] | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
+        self.tls = tls
         self.scenarios = {**SCENARIOS, **(scenarios or {})}
         self.model_scenarios = {**MODEL_SCENARIOS, **(model_scenarios or {})}
         self.requests: list[Request] = []
@@ -552,9 +555,10 @@ class ScriptedServer:
                 tasks.discard(task)
                 writer.close()
 
-        server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+        server = await asyncio.start_server(on_connect, "127.0.0.1", 0, ssl=self.tls)
         port = server.sockets[0].getsockname()[1]
-        self.url = f"http://127.0.0.1:{port}"
+        host = "localhost" if self.tls else "127.0.0.1"  # the test certificate names localhost
+        self.url = f"{'https' if self.tls else 'http'}://{host}:{port}"
         self._ready.set()
         await self._stop.wait()
         server.close()
