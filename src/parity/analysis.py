@@ -6,7 +6,9 @@ report can be redrawn at any time from the SQLite file alone.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -14,10 +16,12 @@ from parity.config import Provider
 from parity.exchange import Exchange
 from parity.plan import RunOptions
 from parity.probes import accuracy, speed
-from parity.probes.conformance.base import CheckInput, Status
-from parity.probes.conformance.registry import CHECKS
+from parity.probes.conformance.base import Check, CheckInput, PlanContext, Status
+from parity.probes.conformance.registry import selected_checks
 from parity.store import Store
 from parity.suites import get_suite
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -109,8 +113,8 @@ def analyse_run(store: Store, run_id: str, options: RunOptions) -> list[Provider
                 result.accuracy["suite"] = suite.name
                 result.accuracy["repeats"] = options.repeats
             if options.conformance:
-                result.conformance = _conformance(
-                    provider, exchanges, reference, reference_exchanges
+                result.conformance = conformance_rows(
+                    provider, exchanges, reference, reference_exchanges, options
                 )
         results.append(result)
         store.put_result(run_id, provider.name, "summary", "provider", result.to_dict())
@@ -137,20 +141,22 @@ def _accounting(result: ProviderResult, provider: Provider, exchanges: dict[str,
     result.cost_usd = provider.cost_usd(result.prompt_tokens, result.completion_tokens)
 
 
-def _conformance(
+def conformance_rows(
     provider: Provider,
-    exchanges: dict[str, Exchange],
+    exchanges: Mapping[str, Exchange],
     reference: Provider | None,
-    reference_exchanges: dict[str, Exchange] | None,
+    reference_exchanges: Mapping[str, Exchange] | None,
+    options: RunOptions,
 ) -> list[dict[str, Any]]:
+    """Judge every selected conformance check for `provider`: one JSON-ready row per check
+    (id, family, checks, required, status, figure, bar, cost, evidence)."""
     out = []
-    for check in CHECKS:
-        keys = [r.key for r in check.plan(provider)]
+    for check in selected_checks(options.checks):
+        planned = check.plan(PlanContext(provider, options.tries))
+        keys = [r.key for r in planned]
         mine = {k: exchanges[k] for k in keys if k in exchanges}
         if len(mine) < len(keys):
-            out.append(
-                _row(check.id, check.family, check.checks, "n/a", "not run (incomplete)", "-", [])
-            )
+            out.append(_row(check, "n/a", "not run (incomplete)", "-", [], len(keys)))
             continue
         ref = None
         if (
@@ -158,32 +164,39 @@ def _conformance(
             and reference_exchanges is not None
             and reference.name != provider.name
         ):
-            ref_keys = [r.key for r in check.plan(reference)]
+            ref_keys = [r.key for r in check.plan(PlanContext(reference, options.tries))]
             ref = {k: reference_exchanges[k] for k in ref_keys if k in reference_exchanges}
-        res = check.judge(CheckInput(provider, mine, ref))
-        out.append(
-            _row(
-                check.id, check.family, check.checks, res.status, res.figure, res.bar, res.evidence
+        if check.needs_reference and ref is None and not provider.reference:
+            out.append(
+                _row(check, "n/a", "needs a reference provider: none in this run", "-", [], 0)
             )
-        )
+            continue
+        try:
+            res = check.judge(CheckInput(provider, mine, ref, options.tries))
+        except Exception as exc:  # a judge must never sink the whole report
+            log.exception("check %s failed to judge %s", check.id, provider.name)
+            out.append(_row(check, "error", f"judge crashed: {exc!r}"[:200], "-", [], len(keys)))
+            continue
+        out.append(_row(check, res.status, res.figure, res.bar, res.evidence, len(keys)))
     return out
 
 
 def _row(
-    check_id: str,
-    family: str,
-    checks: str,
+    check: Check,
     status: str,
     figure: str,
     bar: str,
     evidence: list[dict[str, Any]],
+    cost: int,
 ) -> dict[str, Any]:
     return {
-        "id": check_id,
-        "family": family,
-        "checks": checks,
+        "id": check.id,
+        "family": check.family,
+        "checks": check.checks,
+        "required": check.required,
         "status": str(status),
         "figure": figure,
         "bar": bar,
+        "cost": cost,
         "evidence": evidence,
     }

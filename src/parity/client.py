@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 _RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
 _RETRY_AFTER_STATUSES = frozenset((429, 503))
+CHAT_ENDPOINT = "chat/completions"
+RESPONSES_ENDPOINT = "responses"
+RAW_BODY = "__raw_body__"
+"""A request body `{RAW_BODY: text}` is sent as `text` verbatim (malformed-JSON tests)."""
 _RETRY_CLASSES = frozenset((ErrorClass.CONNECT, ErrorClass.TIMEOUT, ErrorClass.RATE_LIMITED))
 _ERROR_BODY_LIMIT = 64 * 1024  # bytes of an error body worth reading
 _DETAIL_BODY_CHARS = 300
@@ -92,7 +96,7 @@ class ProviderClient:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self._key = provider.api_key()
-        self._chat_url = f"{provider.base_url}/chat/completions"
+        self._chat_url = f"{provider.base_url}/{CHAT_ENDPOINT}"
         self._models_url = f"{provider.base_url}/models"
         headers = {"User-Agent": f"parity/{__version__}"}
         headers.update(provider.headers)
@@ -135,31 +139,42 @@ class ProviderClient:
         if self._raw is not None:
             await self._raw.aclose()
 
-    async def chat(self, body: dict[str, Any], *, stream: bool) -> Exchange:
-        """Send one chat completion request and return its Exchange; never raises for the
-        provider's behaviour.
+    async def chat(
+        self, body: dict[str, Any], *, stream: bool, endpoint: str = CHAT_ENDPOINT
+    ) -> Exchange:
+        """Send one request (a chat completion unless `endpoint` says otherwise) and return
+        its Exchange; never raises for the provider's behaviour.
 
-        The body sent is `{**provider.extra_body, **body, "model": provider.model,
-        "stream": stream}`, plus `stream_options: {"include_usage": true}` when streaming
-        unless `body` sets `stream_options`; `Exchange.request` is exactly that body.
+        The body sent is `{**provider.extra_body, "model": provider.model, **body,
+        "stream": stream}` (a body may name another model, to test how that is refused),
+        plus `stream_options: {"include_usage": true}` when streaming a chat completion
+        unless `body` sets `stream_options`; `Exchange.request` is exactly that body. A body
+        `{RAW_BODY: text}` sends `text` verbatim instead (malformed-request tests).
+        `endpoint` "responses" (the Responses API) is read into the same Exchange fields:
+        output_text as text, function_call items as tool_calls, input/output tokens as usage.
         After retries, the Exchange is the last attempt's, with `attempts` counting all.
         Raises `TypeError` only if `body` is not JSON-serialisable.
         """
-        request: dict[str, Any] = {
-            **self.provider.extra_body,
-            **body,
-            "model": self.provider.model,
-            "stream": stream,
-        }
-        if stream and "stream_options" not in body:
-            request["stream_options"] = {"include_usage": True}
-        payload = orjson.dumps(request)
-        # A copy decoded from the bytes sent: exactly what went out, immune to later mutation.
-        sent_body: dict[str, Any] = orjson.loads(payload)
+        if RAW_BODY in body:
+            sent_body: dict[str, Any] = dict(body)
+            payload = str(body[RAW_BODY]).encode()
+        else:
+            request: dict[str, Any] = {
+                **self.provider.extra_body,
+                "model": self.provider.model,
+                **body,
+                "stream": stream,
+            }
+            if stream and endpoint == CHAT_ENDPOINT and "stream_options" not in body:
+                request["stream_options"] = {"include_usage": True}
+            payload = orjson.dumps(request)
+            # A copy decoded from the bytes sent: exactly what went out, immune to mutation.
+            sent_body = orjson.loads(payload)
+        url = f"{self.provider.base_url}/{endpoint}"
         attempt = 0
         while True:
             attempt += 1
-            exchange, retry_after = await self._attempt(sent_body, payload, stream)
+            exchange, retry_after = await self._attempt(sent_body, payload, stream, url)
             exchange.attempts = attempt
             if attempt > self.retries or not _retryable(exchange):
                 break
@@ -217,10 +232,10 @@ class ProviderClient:
         return base * (0.5 + random.random() / 2)  # jitter: spread retries of parallel callers
 
     async def _attempt(
-        self, request: dict[str, Any], payload: bytes, stream: bool
+        self, request: dict[str, Any], payload: bytes, stream: bool, url: str
     ) -> tuple[Exchange, float | None]:
         """One HTTP round trip; returns the Exchange and the Retry-After delay, if any."""
-        if stream and self._raw is not None:
+        if stream and self._raw is not None and url == self._chat_url:
             return await self._raw.attempt(request, payload)
         timings = Timings(sent=time.perf_counter_ns())
         exchange = Exchange(request=request, stream=stream, timings=timings)
@@ -234,7 +249,7 @@ class ProviderClient:
 
         http_request = self._http.build_request(
             "POST",
-            self._chat_url,
+            url,
             content=payload,
             headers={
                 "Content-Type": "application/json",
@@ -264,6 +279,8 @@ class ProviderClient:
                     retry_after = _parse_retry_after(response.headers.get("retry-after"))
             elif stream:
                 await self._read_stream(response, exchange)
+            elif url.endswith(f"/{RESPONSES_ENDPOINT}"):
+                await self._read_response_object(response, exchange)
             else:
                 await self._read_body(response, exchange)
         except httpx.TimeoutException as exc:
@@ -284,8 +301,8 @@ class ProviderClient:
         exchange.timings.end = time.perf_counter_ns()
         _classify_error(exchange, response.status_code, response.headers, body)
 
-    async def _read_body(self, response: httpx.Response, exchange: Exchange) -> None:
-        """Read a non-streamed completion and fill the Exchange from `choices[0].message`."""
+    async def _read_json(self, response: httpx.Response, exchange: Exchange) -> Any:
+        """Read a whole non-streamed body into `exchange.raw`; its JSON, or None (failed)."""
         timings = exchange.timings
         parts: list[bytes] = []
         async for part in response.aiter_bytes():
@@ -296,10 +313,72 @@ class ProviderClient:
         body = b"".join(parts)
         exchange.raw = body.decode(errors="replace")
         try:
-            data = orjson.loads(body)
+            return orjson.loads(body)
         except orjson.JSONDecodeError:
             _fail(exchange, ErrorClass.INVALID_JSON, f"body is not JSON: {_body_snippet(body)}")
+            return None
+
+    async def _read_response_object(self, response: httpx.Response, exchange: Exchange) -> None:
+        """Read a Responses API answer into the Exchange's chat-shaped fields."""
+        data = await self._read_json(response, exchange)
+        if exchange.error is not None:
             return
+        output = data.get("output") if isinstance(data, dict) else None
+        if not isinstance(output, list):
+            snippet = _body_snippet((exchange.raw or "").encode())
+            _fail(exchange, ErrorClass.INVALID_JSON, f"not a response with output: {snippet}")
+            return
+        texts: list[str] = []
+        for item in output:
+            if not isinstance(item, dict):
+                continue
+            if item.get("type") == "function_call":
+                exchange.tool_calls.append(
+                    {
+                        "id": item.get("call_id"),
+                        "type": "function",
+                        "function": {
+                            "name": item.get("name"),
+                            "arguments": item.get("arguments"),
+                        },
+                    }
+                )
+            elif item.get("type") in ("message", "reasoning"):
+                parts = [
+                    part["text"]
+                    for part in item.get("content") or []
+                    if isinstance(part, dict) and isinstance(part.get("text"), str)
+                ]
+                if item["type"] == "message":
+                    texts += parts
+                elif parts:
+                    exchange.reasoning += "".join(parts)
+                    exchange.reasoning_field = "reasoning"
+        exchange.text = "".join(texts)
+        incomplete = data.get("incomplete_details") or {}
+        if exchange.tool_calls:
+            exchange.finish_reason = "tool_calls"
+        elif data.get("status") == "incomplete" and isinstance(incomplete, dict):
+            reason = incomplete.get("reason")
+            exchange.finish_reason = "length" if reason == "max_output_tokens" else str(reason)
+        elif data.get("status") == "completed":
+            exchange.finish_reason = "stop"
+        usage = data.get("usage")
+        if isinstance(usage, dict):
+            prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
+            exchange.usage = {
+                **usage,
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": usage.get("total_tokens"),
+            }
+
+    async def _read_body(self, response: httpx.Response, exchange: Exchange) -> None:
+        """Read a non-streamed completion and fill the Exchange from `choices[0].message`."""
+        data = await self._read_json(response, exchange)
+        if exchange.error is not None:
+            return
+        body = (exchange.raw or "").encode()
         choices = data.get("choices") if isinstance(data, dict) else None
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             _fail(

@@ -7,7 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from parity.config import Provider
 from parity.probes import accuracy, speed
 from parity.probes.base import Request
-from parity.probes.conformance.registry import CHECKS
+from parity.probes.conformance.base import PlanContext
+from parity.probes.conformance.registry import selected_checks
 from parity.suites import get_suite
 
 
@@ -23,6 +24,11 @@ class RunOptions(BaseModel):
     margin: float = Field(default=0.03, gt=0, lt=1)
     conformance: bool = True
     retries: int = Field(default=3, ge=0)
+    accuracy: bool = True
+    checks: tuple[str, ...] | None = None
+    """Conformance check ids or families to run; None: the core set `parity run` uses."""
+    tries: int = Field(default=1, ge=1, le=100)
+    """Tries per case for checks that repeat (tool calls: pass@k and pass^k)."""
 
 
 def plan_requests(run_id: str, provider: Provider, options: RunOptions) -> list[Request]:
@@ -30,10 +36,12 @@ def plan_requests(run_id: str, provider: Provider, options: RunOptions) -> list[
     planned: list[Request] = []
     if options.speed_requests:
         planned += speed.plan(run_id, options.speed_requests, options.speed_max_tokens)
-    planned += accuracy.plan(get_suite(options.suite), options.repeats)
+    if options.accuracy:
+        planned += accuracy.plan(get_suite(options.suite), options.repeats)
     if options.conformance:
-        for check in CHECKS:
-            planned += check.plan(provider)
+        context = PlanContext(provider, options.tries)
+        for check in selected_checks(options.checks):
+            planned += check.plan(context)
     unique: dict[str, Request] = {}
     for req in planned:
         unique.setdefault(req.key, req)

@@ -112,7 +112,9 @@ class Runner:
                 self.stats.cached[provider.name] = self.stats.cached.get(provider.name, 0) + 1
             else:
                 self.store.log_send(self.run_id, provider.name, req.key)
-                exchange = await self._clients[provider.name].chat(req.body, stream=req.stream)
+                exchange = await self._clients[provider.name].chat(
+                    req.body, stream=req.stream, endpoint=req.endpoint
+                )
                 self.stats.sent[provider.name] += 1
                 if cache_key and exchange.ok:
                     self.store.put_cached(cache_key, exchange)
@@ -149,6 +151,8 @@ def cache_key_for(provider: Provider, req: Request) -> str:
         "stream": req.stream,
         "sample": req.key.rsplit("/", 1)[-1],
     }
+    if req.endpoint != "chat/completions":
+        identity["endpoint"] = req.endpoint
     return hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 

@@ -13,6 +13,7 @@ class Request:
     `key` is unique within a provider's run and stable across resumes; two probes that plan
     the same key share one request (the body must then be the same). `sequential` requests
     are sent one at a time with no other request in flight on the whole fleet (speed).
+    `endpoint` is the path under the provider's base URL ("responses": the Responses API).
     """
 
     key: str
@@ -20,6 +21,7 @@ class Request:
     body: dict[str, Any] = field(hash=False)
     stream: bool = False
     sequential: bool = False
+    endpoint: str = "chat/completions"
 
 
 def user(content: str) -> list[dict[str, str]]:

@@ -5,7 +5,7 @@ from typing import Any
 from parity.config import Provider
 from parity.exchange import ErrorClass, Exchange, Timings
 from parity.probes.conformance import context, params, streaming, usage
-from parity.probes.conformance.base import CheckInput, Status
+from parity.probes.conformance.base import CheckInput, PlanContext, Status
 
 PROVIDER = Provider(name="p", base_url="http://127.0.0.1:1/v1", model="m", context_window=4096)
 
@@ -42,7 +42,7 @@ def x(
 
 
 def keys(check: Any) -> list[str]:
-    return [r.key for r in check.plan(PROVIDER)]
+    return [r.key for r in check.plan(PlanContext(PROVIDER))]
 
 
 def judge(check: Any, exchanges: dict[str, Exchange], reference: dict[str, Exchange] | None = None):
@@ -116,7 +116,7 @@ def test_context_window() -> None:
     truncated = judge(context.ADVERTISED, {k: x(prompt=1000)}, ref)
     assert truncated.status is Status.FAIL and "truncated" in truncated.figure
     no_window = Provider(name="p", base_url="http://127.0.0.1:1/v1", model="m")
-    assert context.ADVERTISED.plan(no_window) == []
+    assert context.ADVERTISED.plan(PlanContext(no_window)) == []
     assert context.ADVERTISED.judge(CheckInput(no_window, {}, None)).status is Status.NOT_APPLICABLE
 
 

@@ -29,12 +29,22 @@ class Status(StrEnum):
 
 
 @dataclass(frozen=True)
+class PlanContext:
+    """What a check's plan may depend on: the provider and how many tries per case."""
+
+    provider: Provider
+    tries: int = 1
+
+
+@dataclass(frozen=True)
 class CheckInput:
-    """What a check's judge sees: its exchanges, by key, for the provider and the reference."""
+    """What a check's judge sees: its exchanges, by key, for the provider and the reference
+    (None when there is no reference, or the provider is the reference)."""
 
     provider: Provider
     exchanges: Mapping[str, Exchange]
     reference: Mapping[str, Exchange] | None
+    tries: int = 1
 
 
 @dataclass(frozen=True)
@@ -49,23 +59,54 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Check:
-    """One conformance check."""
+    """One conformance check.
+
+    `plan` lists the requests it sends (keys must start with `conformance/<id>/`), `judge`
+    turns their exchanges into a verdict. `needs_reference`: the bar comes from the
+    reference's own answers, so without one the check is n/a. `required`: a failure makes
+    `parity conform` exit 1 (an optional check only informs).
+    """
 
     id: str
     family: str
     checks: str
     why: str
-    plan: Callable[[Provider], list[Request]]
+    plan: Callable[[PlanContext], list[Request]]
     judge: Callable[[CheckInput], CheckResult]
+    needs_reference: bool = False
+    required: bool = True
 
-    def cost(self, provider: Provider) -> int:
-        """Requests the check sends to `provider`."""
-        return len(self.plan(provider))
+    @property
+    def family_id(self) -> str:
+        """The id's prefix (`tools` for `tools.auto`): what `--checks` selects a family by."""
+        return self.id.split(".", 1)[0]
+
+    def cost(self, context: PlanContext) -> int:
+        """Requests the check sends to `context.provider`."""
+        return len(self.plan(context))
 
 
-def request(check_id: str, name: str, body: dict[str, Any], stream: bool = False) -> Request:
+def request(
+    check_id: str,
+    name: str,
+    body: dict[str, Any],
+    stream: bool = False,
+    endpoint: str = "chat/completions",
+) -> Request:
     """A conformance request keyed under its check."""
-    return Request(f"conformance/{check_id}/{name}", PROBE, body, stream=stream)
+    return Request(f"conformance/{check_id}/{name}", PROBE, body, stream=stream, endpoint=endpoint)
+
+
+def result(
+    ok: bool, figure: str, bar: str, found: list[dict[str, Any]] | None = None
+) -> CheckResult:
+    """PASS or FAIL with its figure, bar and evidence."""
+    return CheckResult(Status.PASS if ok else Status.FAIL, figure, bar, found or [])
+
+
+def not_applicable(reason: str, bar: str = "-") -> CheckResult:
+    """An n/a result that says why."""
+    return CheckResult(Status.NOT_APPLICABLE, reason, bar)
 
 
 def evidence(key: str, exchange: Exchange, **figures: Any) -> dict[str, Any]:

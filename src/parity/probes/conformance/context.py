@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from parity.config import Provider
 from parity.probes.base import Request, user
 from parity.probes.conformance.base import (
     Check,
     CheckInput,
     CheckResult,
+    PlanContext,
     Status,
     all_failed,
     evidence,
@@ -42,10 +42,10 @@ def long_prompt(target_tokens: int) -> str:
     return " ".join(sentences) + "\n\n" + QUESTION
 
 
-def _plan(provider: Provider) -> list[Request]:
-    if provider.context_window is None:
+def _plan(ctx: PlanContext) -> list[Request]:
+    if ctx.provider.context_window is None:
         return []
-    target = int(provider.context_window * FILL)
+    target = int(ctx.provider.context_window * FILL)
     body = {"messages": user(long_prompt(target)), "max_tokens": 8, "temperature": 0}
     return [request("context.advertised", f"{target}", body)]
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from parity.config import Provider
 from parity.probes.base import Request, user
 from parity.probes.conformance.base import (
     Check,
     CheckInput,
     CheckResult,
+    PlanContext,
     Status,
     all_failed,
     evidence,
@@ -21,7 +21,7 @@ LONG_ASK = [
 ]
 
 
-def _plan_max_tokens(provider: Provider) -> list[Request]:
+def _plan_max_tokens(ctx: PlanContext) -> list[Request]:
     return [
         request(
             "params.max_tokens", str(i), {"messages": m, "max_tokens": MAX_TOKENS, "temperature": 0}

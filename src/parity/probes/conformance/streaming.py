@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from parity.config import Provider
 from parity.exchange import ErrorClass, Exchange
 from parity.probes.base import Request, user
 from parity.probes.conformance.base import (
     Check,
     CheckInput,
     CheckResult,
+    PlanContext,
     Status,
     all_failed,
     evidence,
@@ -26,7 +26,7 @@ PROMPTS = [
 SETTINGS = {"max_tokens": 32, "temperature": 0, "seed": 42}
 
 
-def _plan_pairs(provider: Provider) -> list[Request]:
+def _plan_pairs(ctx: PlanContext) -> list[Request]:
     planned = []
     for i, messages in enumerate(PROMPTS):
         body = {"messages": messages, **SETTINGS}

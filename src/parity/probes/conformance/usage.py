@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from parity.config import Provider
 from parity.probes.base import Request, user
 from parity.probes.conformance.base import (
     Check,
     CheckInput,
     CheckResult,
+    PlanContext,
     Status,
     all_failed,
     evidence,
@@ -18,12 +18,12 @@ QUESTION = user("Name three primary colours.")
 PROMPT_TOKEN_SLACK = 3  # the Kimi vendor verifier's bar: [expected, expected + 3]
 
 
-def _plan_reported(provider: Provider) -> list[Request]:
+def _plan_reported(ctx: PlanContext) -> list[Request]:
     body = {"messages": QUESTION, "max_tokens": 24, "temperature": 0}
     return [request("usage.reported", "plain", body)]
 
 
-def _plan_streamed(provider: Provider) -> list[Request]:
+def _plan_streamed(ctx: PlanContext) -> list[Request]:
     body = {"messages": QUESTION, "max_tokens": 24, "temperature": 0}
     return [request("usage.streamed", "stream", body, stream=True)]
 
@@ -74,7 +74,7 @@ STREAMED = Check(
 )
 
 
-def _plan_prompt_tokens(provider: Provider) -> list[Request]:
+def _plan_prompt_tokens(ctx: PlanContext) -> list[Request]:
     body = {"messages": QUESTION, "max_tokens": 1, "temperature": 0}
     return [request("usage.prompt_tokens", "q", body)]
 
