@@ -45,20 +45,22 @@ def run_providers(
     source: Path | None,
     run_id: str | None,
     console: Console,
+    kind: str = "run",
 ) -> str:
-    """Create (or continue) a run and send what is not yet stored; returns the run id.
+    """Create (or continue) a run of `kind` ("run" or "conform") and send what is not yet
+    stored; returns the run id.
 
     Ctrl-C marks the run interrupted and exits 130: what was stored stays, `--resume` goes on.
     """
     with Store(db) as store:
-        run_id = _open_run(store, db, "run", options.model_dump(), source, run_id, console)
+        run_id = _open_run(store, db, kind, options.model_dump(), source, run_id, console)
         with _progress(console) as progress:
             tasks = {p.name: progress.add_task(p.name, total=None) for p in providers.providers}
 
             def hook(name: str, done: int, total: int) -> None:
                 progress.update(tasks[name], completed=done, total=total)
 
-            with _interruptible(store, db, "run", run_id, console):
+            with _interruptible(store, db, kind, run_id, console):
                 stats = asyncio.run(execute(store, run_id, providers, options, hook))
             for name in stats.unreachable:
                 progress.update(tasks[name], description=f"{name} (unreachable)", total=1)
@@ -139,7 +141,8 @@ def finish_and_report(
 def load_run_for_resume(
     db: Path, run_id: str, providers_file: Path | None, kind: str
 ) -> tuple[ProvidersFile, dict[str, Any], str]:
-    """The providers and stored options of a run of `kind` ("run" or "eval"), for `--resume`.
+    """The providers and stored options of a run of `kind` ("run", "eval" or "conform"), for
+    `--resume`.
 
     Keys and headers are not stored, so the providers file is read again (the one given, or
     the path the run was started with); its provider names must match the run's.
@@ -151,7 +154,7 @@ def load_run_for_resume(
         if info is None:
             raise ConfigError(f"{db}: no run {run_id!r} (see: parity runs --db {db})")
         if info.kind != kind:
-            command = "parity eval" if info.kind == "eval" else "parity run"
+            command = f"parity {info.kind}" if info.kind in ("eval", "conform") else "parity run"
             raise ConfigError(f"run {run_id} is a {info.kind!r} run: resume it with {command}")
         stored_names = [p["name"] for p in store.providers(run_id)]
     path = providers_file or (Path(info.source) if info.source else None)

@@ -10,6 +10,7 @@ reference's own accuracy verdict, are `<skipped>`. Counts follow the common JUni
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from parity.report.figures import Figures, describe_run, figures, points, statuses
+
+_EVIDENCE_CHARS = 2000  # per evidence item: the request and the response excerpt
 
 # Characters XML 1.0 cannot carry at all (provider text may hold any of them).
 _INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -79,6 +82,8 @@ def check_case(provider: str, check: Mapping[str, Any]) -> Case:
     message = f"{check.get('figure', '')} (bar: {check.get('bar', '-')})"
     text = f"checks: {check.get('checks', '')}\nfigure: {check.get('figure', '')}\n"
     text += f"bar: {check.get('bar', '-')}"
+    for item in (check.get("evidence") or [])[:2]:
+        text += "\nevidence: " + json.dumps(item, default=str)[:_EVIDENCE_CHARS]
     kind = {"pass": "pass", "fail": "failure", "error": "error"}.get(status, "skipped")
     if kind == "skipped":
         message = f"{status}: {check.get('figure', '')}"
@@ -94,7 +99,8 @@ def provider_cases(data: Mapping[str, Any]) -> list[tuple[Figures, str, list[Cas
         f = figures(provider)
         line = lines.get(f.name, {})
         why = f"{line.get('status', '-')}: {line.get('why', '-')}"
-        cases = [verdict_case(f, why, margin)]
+        accuracy_run = (data["run"].get("options") or {}).get("accuracy", True)
+        cases = [verdict_case(f, why, margin)] if accuracy_run else []
         cases += [check_case(f.name, c) for c in f.conformance]
         out.append((f, why, cases))
     return out

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import math
+from collections import Counter
+from collections.abc import Mapping
+
+from parity.exchange import Exchange
 from parity.probes.base import Request, user
 from parity.probes.conformance.base import (
     Check,
@@ -11,7 +17,9 @@ from parity.probes.conformance.base import (
     Status,
     all_failed,
     evidence,
+    not_applicable,
     request,
+    result,
 )
 
 MAX_TOKENS = 8
@@ -57,3 +65,291 @@ MAX_TOKENS_CHECK = Check(
     plan=_plan_max_tokens,
     judge=_judge_max_tokens,
 )
+
+
+STOP_PROMPT = user("Write two sentences about the sea.")
+STOP = ["e"]  # any English sentence about the sea contains an "e"
+
+
+def _plan_stop(ctx: PlanContext) -> list[Request]:
+    body = {"messages": STOP_PROMPT, "stop": STOP, "max_tokens": 48, "temperature": 0}
+    return [request("params.stop", "0", body)]
+
+
+def _judge_stop(inp: CheckInput) -> CheckResult:
+    if (failed := all_failed(inp)) is not None:
+        return failed
+    key, x = next(iter(inp.exchanges.items()))
+    leaked = [s for s in STOP if s in x.text]
+    ok = x.ok and not leaked and x.finish_reason == "stop"
+    figure = f"text {x.text[:40]!r}, finish_reason {x.finish_reason!r}"
+    found = [] if ok else [evidence(key, x, stop=STOP, leaked=leaked)]
+    return result(ok, figure, f"no {STOP} in the text, finish_reason 'stop'", found)
+
+
+STOP_CHECK = Check(
+    id="params.stop",
+    family="sampling parameters",
+    checks='stop=["e"] on a sentence about the sea ends the answer before the first "e", '
+    "with finish_reason 'stop'",
+    why="agents and parsers rely on stop sequences to end turns; an ignored stop runs on and "
+    "bills the extra tokens",
+    plan=_plan_stop,
+    judge=_judge_stop,
+)
+
+SAMPLE_PROMPT = user("Tell me a one-line story about a fox.")
+REPEATS = 4
+DIVERSE = 6
+SAMPLE_TOKENS = 96  # room for a reasoning model's default thinking plus some answer
+
+
+def _samples(group: str, n: int, **settings: float) -> list[Request]:
+    body = {"messages": SAMPLE_PROMPT, "max_tokens": SAMPLE_TOKENS, **settings}
+    return [request("params.samples", f"{group}/{i}", body) for i in range(n)]
+
+
+def _group(exchanges: Mapping[str, Exchange], group: str) -> list[Exchange]:
+    prefix = f"conformance/params.samples/{group}/"
+    return [x for k, x in sorted(exchanges.items()) if k.startswith(prefix) and x.ok]
+
+
+def output(x: Exchange) -> str:
+    """What a sample said: reasoning and answer (a reasoning model samples both)."""
+    return x.reasoning + "\n" + x.text
+
+
+def agreement(texts: list[str]) -> float:
+    """Share of texts equal to the most common one (1.0: all the same)."""
+    if not texts:
+        return 0.0
+    return Counter(texts).most_common(1)[0][1] / len(texts)
+
+
+def _plan_zero(ctx: PlanContext) -> list[Request]:
+    return _samples("t0", REPEATS, temperature=0)
+
+
+def _judge_zero(inp: CheckInput) -> CheckResult:
+    if (failed := all_failed(inp)) is not None:
+        return failed
+    rate = agreement([output(x) for x in _group(inp.exchanges, "t0")])
+    bar_rate = 1.0
+    if inp.reference is not None:
+        # A GPU reference may not be bit-reproducible: hold the provider to its own rate.
+        bar_rate = min(1.0, agreement([output(x) for x in _group(inp.reference, "t0")]))
+    bar = f"agreement >= {bar_rate:.2f} (the reference's own)" if inp.reference else "all equal"
+    found = [] if rate >= bar_rate else [evidence(k, x) for k, x in inp.exchanges.items()]
+    return result(rate >= bar_rate, f"{rate:.2f} of {REPEATS} repeats agree", bar, found)
+
+
+TEMPERATURE_ZERO = Check(
+    id="params.temperature_zero",
+    family="sampling parameters",
+    checks=f"{REPEATS} repeats at temperature 0 agree as often as the reference's do",
+    why="temperature 0 is how evals and caches get repeatable answers; a provider that "
+    "ignores it samples at its default",
+    plan=_plan_zero,
+    judge=_judge_zero,
+)
+
+
+def _plan_diversity(ctx: PlanContext) -> list[Request]:
+    return (
+        _plan_zero(ctx)
+        + _samples("hot", DIVERSE, temperature=1.5, top_p=1.0)
+        + _samples("narrow", DIVERSE, temperature=1.5, top_p=0.01)
+    )
+
+
+def _judge_diversity(inp: CheckInput) -> CheckResult:
+    if (failed := all_failed(inp)) is not None:
+        return failed
+    distinct = {g: len({output(x) for x in _group(inp.exchanges, g)}) for g in ("t0", "hot", "narrow")}
+    ok = distinct["hot"] > distinct["t0"] and distinct["hot"] > distinct["narrow"]
+    figure = (
+        f"distinct answers: {distinct['t0']}/{REPEATS} at T=0, {distinct['hot']}/{DIVERSE} at "
+        f"T=1.5, {distinct['narrow']}/{DIVERSE} at T=1.5 top_p=0.01"
+    )
+    found = [] if ok else [{"distinct": distinct}]
+    return result(ok, figure, "T=1.5 more diverse than T=0 and than top_p=0.01", found)
+
+
+DIVERSITY = Check(
+    id="params.diversity",
+    family="sampling parameters",
+    checks="higher temperature gives more distinct answers than temperature 0, and top_p=0.01 "
+    "fewer than top_p=1",
+    why="a provider that drops temperature or top_p serves another sampler than you asked for",
+    plan=_plan_diversity,
+    judge=_judge_diversity,
+)
+
+
+SEEDED = {"messages": SAMPLE_PROMPT, "max_tokens": SAMPLE_TOKENS, "temperature": 1.0}
+
+
+def _plan_seed(ctx: PlanContext) -> list[Request]:
+    return [
+        request(
+            "params.seed",
+            f"{seed}/{i}",
+            {
+                "messages": SAMPLE_PROMPT,
+                "max_tokens": SAMPLE_TOKENS,
+                "temperature": 1.0,
+                "seed": seed,
+            },
+        )
+        for seed in (11, 12)
+        for i in range(2)
+    ]
+
+
+def _seed_pairs(exchanges: Mapping[str, Exchange]) -> tuple[int, int]:
+    same = total = 0
+    for seed in (11, 12):
+        a = exchanges.get(f"conformance/params.seed/{seed}/0")
+        b = exchanges.get(f"conformance/params.seed/{seed}/1")
+        if a is not None and b is not None and a.ok and b.ok:
+            total += 1
+            same += output(a) == output(b)
+    return same, total
+
+
+def _judge_seed(inp: CheckInput) -> CheckResult:
+    if (failed := all_failed(inp)) is not None:
+        return failed
+    bar = "both pairs equal"
+    if inp.reference is not None:
+        ref_same, ref_total = _seed_pairs(inp.reference)
+        if ref_total and ref_same < ref_total:
+            return not_applicable(
+                f"the reference is not seed-reproducible ({ref_same}/{ref_total})"
+            )
+    same, total = _seed_pairs(inp.exchanges)
+    found = [] if same == total and total else [evidence(k, x) for k, x in inp.exchanges.items()]
+    return result(same == total and total > 0, f"{same}/{total} same-seed pairs equal", bar, found)
+
+
+SEED = Check(
+    id="params.seed",
+    family="sampling parameters",
+    checks="two requests with the same seed at temperature 1 give the same answer, where the "
+    "reference shows that is reproducible",
+    why="seeded sampling is how a sampled eval is replayed; a dropped seed makes every audit "
+    "unrepeatable",
+    plan=_plan_seed,
+    judge=_judge_seed,
+)
+
+
+def _plan_n(ctx: PlanContext) -> list[Request]:
+    body = {"messages": SAMPLE_PROMPT, "max_tokens": SAMPLE_TOKENS, "temperature": 1.0, "n": 2}
+    return [request("params.n", "2", body)]
+
+
+def choices_count(x: Exchange) -> int | None:
+    """How many choices a non-streamed response carried (None: no JSON body)."""
+    try:
+        data = json.loads(x.raw or "")
+    except ValueError:
+        return None
+    choices = data.get("choices") if isinstance(data, dict) else None
+    return len(choices) if isinstance(choices, list) else None
+
+
+def _judge_n(inp: CheckInput) -> CheckResult:
+    if (failed := all_failed(inp)) is not None:
+        return failed
+    key, x = next(iter(inp.exchanges.items()))
+    got = choices_count(x)
+    ref = inp.reference.get(key) if inp.reference is not None else None
+    if ref is not None and ref.ok and choices_count(ref) != 2:
+        return not_applicable("the reference does not honour n either (an engine limit)")
+    found = [] if got == 2 else [evidence(key, x, choices=got)]
+    return result(got == 2, f"{got} choices for n=2", "2 choices", found)
+
+
+N_CHECK = Check(
+    id="params.n",
+    family="sampling parameters",
+    checks="n=2 returns two choices",
+    why="best-of-n and self-consistency pay for n answers in one prompt; a provider that "
+    "returns one silently halves what you get",
+    plan=_plan_n,
+    judge=_judge_n,
+    required=False,
+)
+
+TOP_LOGPROBS = 3
+
+
+def _plan_logprobs(ctx: PlanContext) -> list[Request]:
+    body = {
+        "messages": SAMPLE_PROMPT,
+        "max_tokens": 64,
+        "reasoning_effort": "low",  # leaves a reasoning model room for answer tokens
+        "temperature": 0,
+        "logprobs": True,
+        "top_logprobs": TOP_LOGPROBS,
+    }
+    return [request("params.logprobs", "0", body)]
+
+
+def logprob_problems(x: Exchange) -> list[str]:
+    """What is wrong with a response's `choices[0].logprobs` (empty list: well formed)."""
+    try:
+        data = json.loads(x.raw or "")
+        content = data["choices"][0]["logprobs"]["content"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return ["no choices[0].logprobs.content"]
+    if not isinstance(content, list) or not content:
+        return ["logprobs.content is empty"]
+    problems = []
+    for i, entry in enumerate(content):
+        top = entry.get("top_logprobs") if isinstance(entry, dict) else None
+        lp = entry.get("logprob") if isinstance(entry, dict) else None
+        if not isinstance(lp, int | float) or lp > 1e-6:
+            problems.append(f"token {i}: logprob {lp!r} is not <= 0")
+        if not isinstance(top, list) or len(top) != TOP_LOGPROBS:
+            problems.append(
+                f"token {i}: {len(top) if isinstance(top, list) else 'no'} "
+                f"top_logprobs, asked {TOP_LOGPROBS}"
+            )
+            continue
+        raw = [t.get("logprob") if isinstance(t, dict) else None for t in top]
+        values = [float(v) for v in raw if isinstance(v, int | float)]
+        if len(values) != len(top):
+            problems.append(f"token {i}: top_logprobs without numbers")
+            continue
+        if values != sorted(values, reverse=True):
+            problems.append(f"token {i}: top_logprobs not sorted")
+        if sum(math.exp(v) for v in values) > 1.001:
+            problems.append(f"token {i}: top_logprobs sum to more than probability 1")
+    return problems
+
+
+def _judge_logprobs(inp: CheckInput) -> CheckResult:
+    if (failed := all_failed(inp)) is not None:
+        return failed
+    key, x = next(iter(inp.exchanges.items()))
+    problems = logprob_problems(x)
+    figure = "well formed" if not problems else problems[0]
+    found = [evidence(key, x, problems=problems[:5])] if problems else []
+    bar = f"per token: logprob <= 0, {TOP_LOGPROBS} sorted top_logprobs, probabilities <= 1"
+    return result(not problems, figure, bar, found)
+
+
+LOGPROBS = Check(
+    id="params.logprobs",
+    family="sampling parameters",
+    checks=f"logprobs with top_logprobs={TOP_LOGPROBS} come back per token, sorted, "
+    "normalised (probabilities sum to at most 1)",
+    why="logprobs drive classifiers, calibration and parity's own equivalence test; "
+    "missing or unnormalised ones silently break them",
+    plan=_plan_logprobs,
+    judge=_judge_logprobs,
+)
+
+PARAMS_CHECKS = [MAX_TOKENS_CHECK, STOP_CHECK, TEMPERATURE_ZERO, DIVERSITY, SEED, N_CHECK, LOGPROBS]

@@ -5,17 +5,28 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from parity.errors import ConfigError
-from parity.probes.conformance import context, params, streaming, usage
+from parity.probes.conformance import (
+    context,
+    errors,
+    params,
+    reasoning,
+    streaming,
+    structured,
+    tools,
+    usage,
+)
 from parity.probes.conformance.base import Check
 
 CHECKS: list[Check] = [
-    usage.REPORTED,
-    usage.STREAMED,
-    usage.PROMPT_TOKENS,
-    params.MAX_TOKENS_CHECK,
+    *tools.TOOL_CHECKS,
+    *reasoning.REASONING_CHECKS,
+    *params.PARAMS_CHECKS,
+    *structured.STRUCTURED_CHECKS,
     streaming.MATCHES,
     streaming.WELL_FORMED,
+    *usage.USAGE_CHECKS,
     context.ADVERTISED,
+    *errors.ERROR_CHECKS,
 ]
 
 RUN_CHECKS: tuple[str, ...] = (

@@ -26,7 +26,8 @@ PROMPTS = [
 SETTINGS = {"max_tokens": 32, "temperature": 0, "seed": 42}
 
 
-def _plan_pairs(ctx: PlanContext) -> list[Request]:
+def plan_pairs(ctx: PlanContext) -> list[Request]:
+    """Each prompt once plain and once streamed, at temperature 0 with a fixed seed."""
     planned = []
     for i, messages in enumerate(PROMPTS):
         body = {"messages": messages, **SETTINGS}
@@ -66,7 +67,7 @@ def _count_agreement(exchanges: Mapping[str, Exchange]) -> tuple[int, int, list[
         if plain is None or streamed is None or not plain.ok or not streamed.ok:
             continue
         total += 1
-        if plain.text == streamed.text:
+        if plain.text == streamed.text and plain.reasoning == streamed.reasoning:
             agree += 1
         else:
             bad.append(
@@ -75,6 +76,8 @@ def _count_agreement(exchanges: Mapping[str, Exchange]) -> tuple[int, int, list[
                     "request": plain.request,
                     "plain_text": plain.text[:300],
                     "streamed_text": streamed.text[:300],
+                    "plain_reasoning": plain.reasoning[:300],
+                    "streamed_reasoning": streamed.reasoning[:300],
                 }
             )
     return agree, total, bad
@@ -83,10 +86,11 @@ def _count_agreement(exchanges: Mapping[str, Exchange]) -> tuple[int, int, list[
 MATCHES = Check(
     id="streaming.matches_plain",
     family="streaming",
-    checks="at temperature 0 with a fixed seed, streamed and non-streamed replies are equal",
+    checks="at temperature 0 with a fixed seed, streamed and non-streamed replies (answer "
+    "and reasoning) are equal",
     why="the two paths of one deployment should run the same model; a difference points at "
     "a different engine, template or sampler behind one of them",
-    plan=_plan_pairs,
+    plan=plan_pairs,
     judge=_judge_matches,
 )
 
@@ -119,6 +123,6 @@ WELL_FORMED = Check(
     family="streaming",
     checks="SSE framing is valid, ends with [DONE] and carries a finish_reason",
     why="clients parse the stream; broken framing breaks them",
-    plan=_plan_pairs,  # shares the streamed half of streaming.pairs: no extra requests
+    plan=plan_pairs,  # shares the streamed half of streaming.pairs: no extra requests
     judge=_judge_well_formed,
 )

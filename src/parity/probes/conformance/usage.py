@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from parity.exchange import Exchange
 from parity.probes.base import Request, user
+from parity.probes.conformance import streaming
 from parity.probes.conformance.base import (
     Check,
     CheckInput,
@@ -11,7 +13,9 @@ from parity.probes.conformance.base import (
     Status,
     all_failed,
     evidence,
+    not_applicable,
     request,
+    result,
 )
 
 QUESTION = user("Name three primary colours.")
@@ -108,3 +112,70 @@ PROMPT_TOKENS = Check(
     plan=_plan_prompt_tokens,
     judge=_judge_prompt_tokens,
 )
+
+
+OVERCHARGE_BAR = 0.02  # 2%: rounding and an end-of-turn token, nothing more
+CHUNK_SLACK = 2  # tokens: a role chunk, an end token
+
+
+def _plan_completion(ctx: PlanContext) -> list[Request]:
+    return streaming.plan_pairs(ctx)  # the same requests: no extra cost
+
+
+def _overcharges(inp: CheckInput) -> list[tuple[str, Exchange, int, int, str]]:
+    """(key, exchange, billed, returned, how) for every answer whose returned tokens parity
+    can count: against the reference's count for the same text (plain answers), or the
+    stream's token chunks (one token per chunk, as engines stream)."""
+    found = []
+    for key, x in inp.exchanges.items():
+        billed = x.completion_tokens()
+        if not x.ok or billed is None:
+            continue
+        ref = inp.reference.get(key) if inp.reference is not None else None
+        if ref is not None and ref.ok and ref.text == x.text and ref.reasoning == x.reasoning:
+            ref_billed = ref.completion_tokens()
+            if ref_billed is not None:
+                found.append((key, x, billed, ref_billed, "the reference's count, same text"))
+                continue
+        if x.stream and x.timings.token_chunks:
+            returned = len(x.timings.token_chunks)
+            found.append((key, x, billed, returned + CHUNK_SLACK, "streamed token chunks"))
+    return found
+
+
+def _judge_completion(inp: CheckInput) -> CheckResult:
+    if (failed := all_failed(inp)) is not None:
+        return failed
+    counted = _overcharges(inp)
+    bar = f"billed <= returned + {OVERCHARGE_BAR:.0%}"
+    if not counted:
+        return not_applicable(
+            "nothing to count against: no usage, or no reference with the same text and no "
+            "usage in streams",
+            bar,
+        )
+    billed = sum(c[2] for c in counted)
+    returned = sum(c[3] for c in counted)
+    over = (billed - returned) / max(returned, 1)
+    bad = [
+        evidence(k, x, billed=b, returned=r, counted_by=how)
+        for k, x, b, r, how in counted
+        if b > r * (1 + OVERCHARGE_BAR) + 0.5
+    ]
+    how = sorted({c[4] for c in counted})
+    figure = f"billed {billed} vs {returned} returned ({over:+.1%}; {', '.join(how)})"
+    return result(not bad, figure, bar, bad)
+
+
+COMPLETION_TOKENS = Check(
+    id="usage.completion_tokens",
+    family="token accounting",
+    checks="completion_tokens matches the tokens actually returned (the reference's count "
+    "for the same text, or the stream's token chunks); an overcharge is given in %",
+    why="output tokens are most of the bill; a provider that bills more than it returns "
+    "overcharges on every request",
+    plan=_plan_completion,
+    judge=_judge_completion,
+)
+
+USAGE_CHECKS = [REPORTED, STREAMED, PROMPT_TOKENS, COMPLETION_TOKENS]

@@ -1,0 +1,70 @@
+"""`parity conform` in the terminal: what the checks will cost, then check x provider."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.markup import escape
+from rich.table import Table
+
+from parity.analysis import ProviderResult
+from parity.config import Provider
+from parity.probes.conformance.base import Check, PlanContext
+
+STATUS_STYLE = {"pass": "green", "fail": "bold red", "error": "red", "n/a": "dim"}
+FIGURE_CHARS = 46
+
+
+def cost_table(checks: Sequence[Check], providers: Sequence[Provider], tries: int) -> Table:
+    """Requests each check sends to each provider (shared requests counted once per check;
+    the run sends each distinct request once)."""
+    table = Table(title="conformance: requests per check", title_justify="left")
+    table.add_column("check")
+    table.add_column("family")
+    table.add_column("needs reference", justify="center")
+    for provider in providers:
+        table.add_column(provider.name, justify="right")
+    for check in checks:
+        costs = [str(check.cost(PlanContext(p, tries))) for p in providers]
+        table.add_row(check.id, check.family, "yes" if check.needs_reference else "", *costs)
+    return table
+
+
+def conform_table(results: Sequence[ProviderResult], title: str) -> Table:
+    """One row per check, one column per provider: status and the key figure."""
+    table = Table(title=title, title_justify="left", header_style="bold", show_lines=False)
+    table.add_column("check", no_wrap=True)
+    for r in results:
+        table.add_column(r.name + (" (ref)" if r.reference else ""), overflow="fold")
+    rows: dict[str, list[str]] = {}
+    for column, r in enumerate(results):
+        for c in r.conformance:
+            cells = rows.setdefault(c["id"], ["-"] * len(results))
+            cells[column] = cell(c)
+    for check_id, cells in rows.items():
+        table.add_row(check_id, *cells)
+    return table
+
+
+def cell(check: dict[str, object]) -> str:
+    """`status figure` with the status coloured, the figure cut short."""
+    status = str(check["status"])
+    figure = str(check.get("figure", ""))
+    if len(figure) > FIGURE_CHARS:
+        figure = figure[: FIGURE_CHARS - 1] + "…"
+    style = STATUS_STYLE.get(status, "")
+    optional = "" if check.get("required", True) else " (optional)"
+    return f"[{style}]{status}[/]{optional} [dim]{escape(figure)}[/]"
+
+
+def failure_lines(results: Sequence[ProviderResult]) -> list[str]:
+    """One line per failed check: provider, check, figure, bar."""
+    lines = []
+    for r in results:
+        for c in r.conformance:
+            if c["status"] in ("fail", "error"):
+                lines.append(
+                    f"[red]{escape(r.name)} · {c['id']}[/]: {escape(str(c['figure']))} "
+                    f"[dim](bar: {escape(str(c['bar']))})[/]"
+                )
+    return lines
