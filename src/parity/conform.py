@@ -24,7 +24,7 @@ from parity.store import Store
 KIND = "conform"
 
 
-def conform_options(checks: Sequence[str] | None, tries: int, retries: int = 3) -> RunOptions:
+def conform_options(checks: Sequence[str] | None, tries: int, retries: int = 1) -> RunOptions:
     """The run options of a conform run: every check unless `checks` selects some."""
     return RunOptions(
         speed_requests=0,
