@@ -29,6 +29,10 @@ NAMES = [
     "delay-first-token",
     "http-429",
     "http-500",
+    "inject-system",
+    "no-tool-messages",
+    "accept-invalid",
+    "errors-as-500",
     "strip-reasoning",
 ]
 TOOLS = [{"type": "function", "function": {"name": n}} for n in ("alpha", "beta", "gamma")]
@@ -301,7 +305,7 @@ def test_tool_wrong_name_stream_name_in_pieces() -> None:
     assert [c["name"] for c in calls.values()] == ["beta", "gamma"]
 
 
-def test_drop_usage_only_in_streams() -> None:
+def test_drop_usage_in_streams_and_answers() -> None:
     usage = {"completion_tokens": 1}
     out = run_events(
         "drop-usage",
@@ -310,7 +314,12 @@ def test_drop_usage_only_in_streams() -> None:
     assert out == [chunk({"content": "x"}), "[DONE]"]
     [event] = run_events("drop-usage", [{"type": "response.completed", "response": {"usage": 1}}])
     assert event == {"type": "response.completed", "response": {}}
-    assert one("drop-usage").fault.response is None
+    active = one("drop-usage")
+    hook = active.fault.response
+    assert hook is not None
+    assert hook(active.context("POST", "/chat/completions", {}), {"usage": {}, "id": 1}) == {
+        "id": 1
+    }
 
 
 def test_break_sse_cuts_the_third_event_and_drops_done() -> None:
@@ -397,3 +406,50 @@ def test_429_reply_and_fresh_counters() -> None:
     fresh = half.fresh()
     assert fresh.fault.status is not None
     assert fresh.fault.status(fresh.context("POST", "/x", {})) is None  # its request 1, not 2
+
+
+# --- faults that stand for template, gateway and validation problems ---
+
+
+def test_inject_system_prepends_a_system_message() -> None:
+    active = one("inject-system")
+    hook = active.fault.request
+    assert hook is not None
+    ctx = active.context("POST", "/chat/completions", {})
+    body = hook(ctx, {"messages": [{"role": "user", "content": "hi"}]})
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]
+    assert "instructions" in hook(ctx, {"input": "hi"})
+
+
+def test_no_tool_messages_refuses_tool_results_only() -> None:
+    active = one("no-tool-messages")
+    status = active.fault.status
+    assert status is not None
+    plain = {"messages": [{"role": "user", "content": "hi"}]}
+    assert status(active.context("POST", "/chat/completions", plain)) is None
+    tool = {"messages": [*plain["messages"], {"role": "tool", "content": "{}"}]}
+    reply = status(active.context("POST", "/chat/completions", tool))
+    assert reply is not None and reply.status == 400 and "error" in reply.body
+    responses = {"input": [{"type": "function_call_output", "call_id": "c", "output": "{}"}]}
+    assert status(active.context("POST", "/responses", responses)) is not None
+
+
+def test_accept_invalid_clamps_values_and_drops_the_model() -> None:
+    active = one("accept-invalid")
+    hook = active.fault.request
+    assert hook is not None
+    body = hook(
+        active.context("POST", "/chat/completions", {}),
+        {"model": "nope", "temperature": -1, "top_p": 2, "n": 0, "max_tokens": 0, "seed": 3},
+    )
+    assert body == {"temperature": 0.0, "top_p": 1.0, "n": 1, "seed": 3}
+
+
+def test_errors_as_500_rewrites_client_errors_only() -> None:
+    active = one("errors-as-500")
+    failure = active.fault.failure
+    assert failure is not None
+    ctx = active.context("POST", "/chat/completions", {})
+    reply = failure(ctx, 400)
+    assert reply is not None and reply.status == 500
+    assert failure(ctx, 503) is None

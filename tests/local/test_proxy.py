@@ -319,7 +319,7 @@ def test_drop_usage(upstream: str) -> None:
         items = events(client, stream_options={"include_usage": True})
         assert items and all("usage" not in item for item in items)
         assert items[-1]["choices"][0]["finish_reason"] == "stop"
-        assert chat(client).json()["usage"] == USAGE  # non-streamed answers keep it
+        assert "usage" not in chat(client).json()  # and none in plain answers
 
 
 def test_break_sse(upstream: str) -> None:
@@ -553,3 +553,11 @@ def test_module_serves_on_loopback_only(upstream: str) -> None:
         process.wait(timeout=10)
     assert process.stderr is not None
     assert f"fault proxy http://127.0.0.1:{port}/v1" in process.stderr.read()
+
+
+def test_errors_as_500_turns_an_upstream_4xx_into_a_500(upstream: str) -> None:
+    with proxied(upstream) as client:
+        assert client.post("/v1/no-such-thing", json={}).status_code == 404
+    with proxied(upstream, "errors-as-500") as client:
+        response = client.post("/v1/no-such-thing", json={})
+        assert response.status_code == 500 and response.json()["error"]["type"] == "server_error"

@@ -79,6 +79,7 @@ class Fault:
     event: Callable[[Ctx, Item], list[Item]] | None = None
     status: Callable[[Ctx], Reply | None] | None = None
     delay: Callable[[Ctx, Item], float] | None = None
+    failure: Callable[[Ctx, int], Reply | None] | None = None  # rewrites an upstream 4xx/5xx
 
 
 @dataclass
@@ -259,6 +260,52 @@ def _drop_usage(ctx: Ctx, item: Item) -> list[Item]:
     return [item]
 
 
+def _drop_usage_body(ctx: Ctx, body: Json) -> Json:
+    body.pop("usage", None)
+    return body
+
+
+SYSTEM_PROMPT = "You are a helpful assistant. Answer concisely."
+
+
+def _inject_system(ctx: Ctx, body: Json) -> Json:
+    if isinstance(body.get("messages"), list):
+        body["messages"] = [{"role": "system", "content": SYSTEM_PROMPT}, *body["messages"]]
+    elif "input" in body:
+        body["instructions"] = SYSTEM_PROMPT + " " + str(body.get("instructions") or "")
+    return body
+
+
+def _refuse_tool_messages(ctx: Ctx) -> Reply | None:
+    messages = _dicts(ctx.request.get("messages")) + _dicts(ctx.request.get("input"))
+    if any(m.get("role") == "tool" or m.get("type") == "function_call_output" for m in messages):
+        error = {
+            "message": "tool messages are not supported (injected)",
+            "type": "invalid_request_error",
+        }
+        return Reply(400, {"error": error})
+    return None
+
+
+def _accept_invalid(ctx: Ctx, body: Json) -> Json:
+    for key, low, high in (("temperature", 0.0, 2.0), ("top_p", 0.0, 1.0), ("n", 1, 8)):
+        if isinstance(value := body.get(key), int | float) and not low <= value <= high:
+            body[key] = min(max(value, low), high)
+    for key in ("max_tokens", "max_completion_tokens"):
+        if isinstance(body.get(key), int) and body[key] < 1:
+            del body[key]
+    body.pop("model", None)  # any model name is served by the one deployment behind
+    return body
+
+
+def _errors_as_500(ctx: Ctx, status: int) -> Reply | None:
+    if 400 <= status < 500:
+        return Reply(
+            500, {"error": {"message": "internal error (injected)", "type": "server_error"}}
+        )
+    return None
+
+
 def _break_sse(ctx: Ctx, item: Item) -> list[Item]:
     if item == "[DONE]":
         return []
@@ -403,7 +450,12 @@ FAULTS: tuple[Fault, ...] = (
         response=_rename,
         event=_on_objects(_rename),
     ),
-    Fault("drop-usage", "leaves usage out of streams", event=_drop_usage),
+    Fault(
+        "drop-usage",
+        "reports no usage: not in answers, no usage chunk in streams",
+        response=_drop_usage_body,
+        event=_drop_usage,
+    ),
     Fault("break-sse", "breaks SSE framing: a cut-off JSON event, no [DONE]", event=_break_sse),
     Fault(
         "truncate-prompt",
@@ -432,6 +484,28 @@ FAULTS: tuple[Fault, ...] = (
         takes="rate 0-1",
         parse=_rate,
         status=_every(500, "internal error (injected)", "server_error"),
+    ),
+    Fault(
+        "inject-system",
+        "adds a hidden system prompt (a different template): the model sees, and you pay "
+        "for, a prompt you did not send",
+        request=_inject_system,
+    ),
+    Fault(
+        "no-tool-messages",
+        "refuses conversations that carry a tool result (400), as a template without a tool "
+        "role does",
+        status=_refuse_tool_messages,
+    ),
+    Fault(
+        "accept-invalid",
+        "accepts out-of-range values (clamps them) and any model name",
+        request=_accept_invalid,
+    ),
+    Fault(
+        "errors-as-500",
+        "answers client errors (4xx) with a 500",
+        failure=_errors_as_500,
     ),
     Fault(
         "strip-reasoning",

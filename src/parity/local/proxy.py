@@ -137,6 +137,10 @@ async def _answer(upstream: httpx.Response, hooked: Hooked) -> Response:
     await upstream.aclose()
     headers = {k: v for k, v in upstream.headers.items() if k.lower() not in _HOP}
     ctype = upstream.headers.get("content-type", "")
+    if not upstream.is_success:
+        for fault, ctx in hooked:
+            if fault.failure and (reply := fault.failure(ctx, upstream.status_code)) is not None:
+                return JSONResponse(reply.body, reply.status, headers=reply.headers)
     if hooked and upstream.is_success and "json" in ctype:
         data = _json_object(body)
         if data is not None:
@@ -196,7 +200,8 @@ def create_proxy_app(upstream: str, faults: Sequence[ActiveFault]) -> Starlette:
             return JSONResponse({"error": error}, 502)
         ctype = answer.headers.get("content-type", "")
         if not (answer.is_success and ctype.startswith("text/event-stream")):
-            return await _answer(answer, [h for h in hooked if h[0].response or h[0].delay])
+            wanted = [h for h in hooked if h[0].response or h[0].delay or h[0].failure]
+            return await _answer(answer, wanted)
         for _, ctx in hooked:
             ctx.stream = True
         stream_hooked = [h for h in hooked if h[0].event or h[0].delay]

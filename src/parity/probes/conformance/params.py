@@ -101,7 +101,7 @@ STOP_CHECK = Check(
 SAMPLE_PROMPT = user("Tell me a one-line story about a fox.")
 REPEATS = 4
 DIVERSE = 6
-SAMPLE_TOKENS = 96  # room for a reasoning model's default thinking plus some answer
+SAMPLE_TOKENS = 64  # room for a reasoning model's default thinking plus some answer
 
 
 def _samples(group: str, n: int, **settings: float) -> list[Request]:
