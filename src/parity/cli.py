@@ -312,12 +312,14 @@ def conform(
 
     selection = [c.strip() for c in checks.split(",") if c.strip()] if checks else None
     if matrix:
-        from parity.local.matrix import print_matrix, run_matrix
+        from parity.local.matrix import matrix_markdown, print_matrix, run_matrix
 
         if providers_file is not None or resume:
             raise ConfigError("--matrix starts its own servers: give no providers file")
-        result = run_matrix(upstream, selection, db_dir=None, console=err)
+        result = run_matrix(upstream, selection, console=err)
         print_matrix(result, out)
+        if markdown_out is not None:
+            markdown_out.write_text(matrix_markdown(result), encoding="utf-8")
         raise typer.Exit(0 if result.holds else 1)
     if resume:
         providers, stored, run_id = load_run_for_resume(db, resume, providers_file, "conform")
