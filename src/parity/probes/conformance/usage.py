@@ -111,6 +111,7 @@ PROMPT_TOKENS = Check(
     "then sees a prompt it was not trained on",
     plan=_plan_prompt_tokens,
     judge=_judge_prompt_tokens,
+    needs_reference=True,
 )
 
 
