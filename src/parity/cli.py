@@ -497,6 +497,15 @@ def local_up(
         str | None, typer.Option(help="Comma-separated variant names (default: all).")
     ] = None,
     threads: Annotated[int, typer.Option(min=1, help="CPU threads per server.")] = 1,
+    faults: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--faults",
+            help="Add a provider faulty-<SPEC>: a fault-injecting proxy in front of the "
+            "reference (repeatable; SPEC e.g. drop=reasoning_effort or "
+            "inflate-usage=20,drop-usage). See `python -m parity.local.proxy --help`.",
+        ),
+    ] = None,
 ) -> None:
     """Start the fleet, wait until every server answers, print the providers file's path.
 
@@ -505,7 +514,13 @@ def local_up(
     from parity.local.fleet import default_state_dir, fleet_up
 
     names = [v.strip() for v in variants.split(",")] if variants else None
-    path = fleet_up(state_dir or default_state_dir(), names, base_port=base_port, threads=threads)
+    path = fleet_up(
+        state_dir or default_state_dir(),
+        names,
+        base_port=base_port,
+        threads=threads,
+        faults=faults or (),
+    )
     err.print("fleet is up; providers file:")
     out.print(str(path), highlight=False)
 

@@ -170,7 +170,8 @@ def test_junit_suites_cases_and_counts(data: dict[str, Any]) -> None:
 
 def test_junit_stays_well_formed_with_odd_provider_text(data: dict[str, Any]) -> None:
     odd = json.loads(json.dumps(data))
-    odd["providers"][1]["conformance"][0].update(
+    check = next(c for c in odd["providers"][1]["conformance"] if c["id"] == "usage.reported")
+    check.update(
         status="fail", figure='reply "\x1b[31m<b>&\x00" was cut', bar="all ]]>"
     )
     root = ET.fromstring(to_junit(odd))

@@ -38,6 +38,8 @@ from parity.local.variants import VARIANTS, Variant, weights_file
 
 HOST = "127.0.0.1"
 SERVER_MODULE = "llama_cpp.server"
+PROXY_MODULE = "parity.local.proxy"
+FAULTY_PREFIX = "faulty-"
 PID_FILE = "fleet.json"
 PROVIDERS_FILE = "providers.toml"
 LOCK_FILE = ".lock"
@@ -134,6 +136,7 @@ def fleet_up(
     startup_timeout_s: float = 120,
     *,
     cache_dir: Path | None = None,
+    faults: Sequence[str] = (),
 ) -> Path:
     """Start one server per variant and return the path of the providers file it wrote.
 
@@ -142,18 +145,22 @@ def fleet_up(
     `default_models_dir()`). Returns only when every server has answered `GET /v1/models`
     and a one-token chat completion, after writing `<state_dir>/providers.toml`.
 
+    Each spec in `faults` (e.g. "drop=reasoning_effort", see `parity.local.faults`) adds a
+    provider `faulty-<spec>`: a fault-injecting proxy in front of the reference server, on
+    the ports after the variants'.
+
     Raises `FleetError` (and leaves no server running) when the engine is not installed, a
-    variant is unknown, a port is busy, a fleet from `state_dir` is already running, or a
-    server exits or does not answer within `startup_timeout_s` (the message names the
-    variant and its log file).
+    variant is unknown, a fault spec is given without the reference variant, a port is
+    busy, a fleet from `state_dir` is already running, or a server exits or does not
+    answer within `startup_timeout_s` (the message names the variant and its log file).
     """
     chosen = _resolve_variants(variants)
+    _check_faults(chosen, faults)
     if threads < 1:
         raise FleetError(f"threads must be at least 1, got {threads}")
-    if not 1024 <= base_port <= 65535 - len(chosen) + 1:
-        raise FleetError(
-            f"base port {base_port} leaves no room for {len(chosen)} servers in 1024-65535"
-        )
+    count = len(chosen) + len(faults)
+    if not 1024 <= base_port <= 65535 - count + 1:
+        raise FleetError(f"base port {base_port} leaves no room for {count} servers in 1024-65535")
     _check_engine()
     state_dir = _make_state_dir(state_dir)
     with _locked(state_dir):
@@ -164,12 +171,13 @@ def fleet_up(
                 f"run `parity local down` first"
             )
         (state_dir / PID_FILE).unlink(missing_ok=True)
-        ports = {variant.name: base_port + index for index, variant in enumerate(chosen)}
-        for variant in chosen:
-            if not _port_free(ports[variant.name]):
+        names = [v.name for v in chosen] + [faulty_name(spec) for spec in faults]
+        ports = {name: base_port + index for index, name in enumerate(names)}
+        for name, port in ports.items():
+            if not _port_free(port):
                 raise FleetError(
-                    f"port {ports[variant.name]} on {HOST} is busy (wanted for variant "
-                    f"{variant.name}): stop what listens there or choose another base port"
+                    f"port {port} on {HOST} is busy (wanted for variant "
+                    f"{name}): stop what listens there or choose another base port"
                 )
         models_dir = cache_dir if cache_dir is not None else default_models_dir()
         models = {variant.name: weights_file(variant, models_dir) for variant in chosen}
@@ -181,7 +189,17 @@ def fleet_up(
                 )
                 _write_record(state_dir, started)
             _wait_ready(started, startup_timeout_s)
-            return _write_providers(state_dir, chosen, started)
+            reference = next(server for server in started if server.variant == "reference")
+            proxies = []
+            for spec in faults:
+                name = faulty_name(spec)
+                proxies.append(_start_proxy(name, spec, reference, ports[name], state_dir))
+                started.append(proxies[-1])
+                _write_record(state_dir, started)
+            _wait_ready(proxies, startup_timeout_s, with_chat=False)
+            return _write_providers(
+                state_dir, chosen, started, dict(zip(faults, proxies, strict=True))
+            )
         except BaseException:
             _stop(started)
             (state_dir / PID_FILE).unlink(missing_ok=True)
@@ -229,6 +247,39 @@ def _statuses(state_dir: Path) -> list[ServerStatus]:
         )
         for server in _read_record(state_dir)
     ]
+
+
+def faulty_name(spec: str) -> str:
+    """The provider name of the proxy injecting `spec` ("drop=seed" -> "faulty-drop-seed")."""
+    return FAULTY_PREFIX + "".join(c if c.isalnum() or c in "._-" else "-" for c in spec)
+
+
+def _check_faults(chosen: Sequence[Variant], faults: Sequence[str]) -> None:
+    if not faults:
+        return
+    from parity.local.faults import parse_faults
+
+    for spec in faults:
+        parse_faults(spec)  # raises ConfigError naming the bad part
+    if not any(v.name == "reference" for v in chosen):
+        raise FleetError("--faults puts proxies in front of the reference: include it")
+    if len(set(faults)) < len(faults):
+        raise FleetError("--faults: each spec once")
+
+
+def _start_proxy(name: str, spec: str, upstream: _Server, port: int, state_dir: Path) -> _Server:
+    command = [
+        sys.executable,
+        "-m",
+        PROXY_MODULE,
+        "--upstream",
+        upstream.base_url,
+        "--port",
+        str(port),
+        "--faults",
+        spec,
+    ]
+    return _spawn(name, command, port, state_dir, upstream.model)
 
 
 def _resolve_variants(names: Sequence[str] | None) -> list[Variant]:
@@ -320,7 +371,11 @@ def _server_command(variant: Variant, model: Path, port: int, threads: int) -> l
 
 def _start(variant: Variant, model: Path, port: int, threads: int, state_dir: Path) -> _Server:
     command = _server_command(variant, model, port, threads)
-    log = state_dir / f"{variant.name}.log"
+    return _spawn(variant.name, command, port, state_dir, model)
+
+
+def _spawn(name: str, command: list[str], port: int, state_dir: Path, model: Path) -> _Server:
+    log = state_dir / f"{name}.log"
     try:
         with log.open("wb") as handle:
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
@@ -336,21 +391,22 @@ def _start(variant: Variant, model: Path, port: int, threads: int, state_dir: Pa
             )
     except OSError as exc:
         raise FleetError(
-            f"cannot start the {variant.name} server ({exc.strerror or exc}): see {log}"
+            f"cannot start the {name} server ({exc.strerror or exc}): see {log}"
         ) from None
     _CHILDREN[process.pid] = process
-    return _Server(variant.name, port, process.pid, log, model, command)
+    return _Server(name, port, process.pid, log, model, command)
 
 
-def _wait_ready(servers: Sequence[_Server], timeout_s: float) -> None:
-    """Return when every server answers /v1/models and a 1-token chat completion."""
+def _wait_ready(servers: Sequence[_Server], timeout_s: float, with_chat: bool = True) -> None:
+    """Return when every server answers /v1/models and (`with_chat`) a 1-token chat
+    completion."""
     deadline = time.monotonic() + timeout_s
     waiting = list(servers)
     with httpx.Client(timeout=httpx.Timeout(10.0, connect=1.0), trust_env=False) as client:
         while waiting:
             for server in list(waiting):
                 _raise_if_exited(server)
-                if _answers(client, server):
+                if _answers(client, server, with_chat):
                     waiting.remove(server)
             if not waiting:
                 return
@@ -363,11 +419,11 @@ def _wait_ready(servers: Sequence[_Server], timeout_s: float) -> None:
             time.sleep(0.2)
 
 
-def _answers(client: httpx.Client, server: _Server) -> bool:
+def _answers(client: httpx.Client, server: _Server, with_chat: bool = True) -> bool:
     try:
         models = client.get(f"{server.base_url}/models")
-        if models.status_code != 200:
-            return False
+        if models.status_code != 200 or not with_chat:
+            return models.status_code == 200
         chat = client.post(
             f"{server.base_url}/chat/completions",
             json={
@@ -410,7 +466,10 @@ def _log_tail(log: Path, size: int = 4096) -> str:
 
 
 def _write_providers(
-    state_dir: Path, chosen: Sequence[Variant], servers: Sequence[_Server]
+    state_dir: Path,
+    chosen: Sequence[Variant],
+    servers: Sequence[_Server],
+    proxies: dict[str, _Server] | None = None,
 ) -> Path:
     by_name = {server.variant: server for server in servers}
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
@@ -436,6 +495,22 @@ def _write_providers(
             f"context_window = {variant.advertised_context}",
             f"max_concurrency = {MAX_CONCURRENCY}",
             f"reference = {'true' if variant.reference else 'false'}",
+        ]
+    reference = next((v for v in chosen if v.name == "reference"), None)
+    for spec, proxy in (proxies or {}).items():
+        assert reference is not None
+        lines += [
+            "",
+            "[[provider]]",
+            f"# fault: injected by a proxy in front of the reference: {spec}",
+            f"name = {_toml_str(proxy.variant)}",
+            f"base_url = {_toml_str(proxy.base_url)}",
+            f"model = {_toml_str(MODEL_ALIAS)}",
+            f"price_input = {reference.price_input!r}",
+            f"price_output = {reference.price_output!r}",
+            f"context_window = {reference.advertised_context}",
+            f"max_concurrency = {MAX_CONCURRENCY}",
+            "reference = false",
         ]
     path = state_dir / PROVIDERS_FILE
     _atomic_write(path, "\n".join(lines) + "\n")
@@ -516,7 +591,7 @@ def _is_our_server(server: _Server) -> bool:
         del _CHILDREN[server.pid]
         return False
     argv = _cmdline(server.pid)
-    if not argv or SERVER_MODULE not in argv:
+    if not argv or (SERVER_MODULE not in argv and PROXY_MODULE not in argv):
         return False
     try:
         return argv[argv.index("--port") + 1] == str(server.port)

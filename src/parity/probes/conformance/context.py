@@ -98,7 +98,11 @@ def _judge(inp: CheckInput) -> CheckResult:
         f"a ~{target}-token prompt ({FILL:.0%} of the advertised {window}) is served untruncated; "
         "needles the reference finds are found"
     )
-    refused = [(k, x) for k, x in items if not x.ok and x.status is not None and x.status < 500]
+    refused = [
+        (k, x)
+        for k, x in items
+        if not x.ok and x.status is not None and 400 <= x.status < 500 and x.status != 429
+    ]
     if refused:
         k, x = refused[0]
         return CheckResult(
@@ -118,13 +122,19 @@ def _judge(inp: CheckInput) -> CheckResult:
         expected = ref.prompt_tokens() if ref is not None else None
         if got is not None and expected is not None and got < expected * TRUNCATION_TOLERANCE:
             problems.append(
-                evidence(key, x, problem=f"prompt_tokens {got} vs reference {expected}: "
-                         "silently truncated")
+                evidence(
+                    key,
+                    x,
+                    problem=f"prompt_tokens {got} vs reference {expected}: silently truncated",
+                )
             )
         elif got is not None and expected is None and got < target * ESTIMATE_TOLERANCE:
             problems.append(
-                evidence(key, x, problem=f"prompt_tokens {got} for a ~{target}-token prompt: "
-                         "silently truncated")
+                evidence(
+                    key,
+                    x,
+                    problem=f"prompt_tokens {got} for a ~{target}-token prompt: silently truncated",
+                )
             )
         hit = _found(x, depth)
         found += hit

@@ -67,8 +67,9 @@ def _judge(cases: dict[str, dict[str, Any]], check_id: str) -> Any:
         for name in cases:
             key = f"conformance/{check_id}/{_slug(name)}"
             x = inp.exchanges.get(key)
-            problem = error_shape_problem(x) if x is not None else "not sent"
-            if problem and x is not None:
+            if x is None:
+                bad.append({"key": key, "case": name, "problem": "not sent"})
+            elif problem := error_shape_problem(x):
                 bad.append(evidence(key, x, case=name, problem=problem))
         n = len(cases)
         figure = f"{n - len(bad)}/{n} refused cleanly"

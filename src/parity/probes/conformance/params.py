@@ -135,12 +135,13 @@ def _judge_zero(inp: CheckInput) -> CheckResult:
         return failed
     rate = agreement([output(x) for x in _group(inp.exchanges, "t0")])
     bar_rate = 1.0
-    if inp.reference is not None:
+    reference = _group(inp.reference, "t0") if inp.reference is not None else []
+    if reference:
         # A GPU reference may not be bit-reproducible: hold the provider to its own rate.
-        bar_rate = min(1.0, agreement([output(x) for x in _group(inp.reference, "t0")]))
-    bar = f"agreement >= {bar_rate:.2f} (the reference's own)" if inp.reference else "all equal"
+        bar_rate = agreement([output(x) for x in reference])
+    bar = f"agreement >= {bar_rate:.2f} (the reference's own)" if reference else "all equal"
     found = [] if rate >= bar_rate else [evidence(k, x) for k, x in inp.exchanges.items()]
-    return result(rate >= bar_rate, f"{rate:.2f} of {REPEATS} repeats agree", bar, found)
+    return result(rate >= bar_rate, f"agreement {rate:.2f} over {REPEATS} repeats", bar, found)
 
 
 TEMPERATURE_ZERO = Check(
@@ -266,9 +267,11 @@ def choices_count(x: Exchange) -> int | None:
 
 
 def _judge_n(inp: CheckInput) -> CheckResult:
+    key, x = next(iter(inp.exchanges.items()))
+    if x.status is not None and 400 <= x.status < 500 and x.status != 429:
+        return result(False, f"n=2 refused with HTTP {x.status}", "2 choices", [evidence(key, x)])
     if (failed := all_failed(inp)) is not None:
         return failed
-    key, x = next(iter(inp.exchanges.items()))
     got = choices_count(x)
     ref = inp.reference.get(key) if inp.reference is not None else None
     if ref is not None and ref.ok and choices_count(ref) != 2:
@@ -331,7 +334,7 @@ def logprob_problems(x: Exchange) -> list[str]:
             continue
         if values != sorted(values, reverse=True):
             problems.append(f"token {i}: top_logprobs not sorted")
-        if sum(math.exp(v) for v in values) > 1.001:
+        if sum(math.exp(min(v, 1.0)) for v in values) > 1.001:
             problems.append(f"token {i}: top_logprobs sum to more than probability 1")
     return problems
 

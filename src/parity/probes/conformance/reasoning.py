@@ -62,7 +62,7 @@ def reasoning_tokens(x: Exchange) -> tuple[float | None, str]:
     reported = details.get("reasoning_tokens") if isinstance(details, dict) else None
     if isinstance(reported, int) and (reported > 0 or not x.reasoning):
         return float(reported), "usage.reasoning_tokens"
-    if x.reasoning:
+    if x.reasoning or x.ok:  # an answer without reasoning reasoned for 0 tokens
         return len(x.reasoning) / CHARS_PER_TOKEN, "reasoning text length"
     return None, "none"
 
@@ -148,9 +148,9 @@ def _judge_field(inp: CheckInput) -> CheckResult:
         return early
     fields = sorted({x.reasoning_field for x in inp.exchanges.values() if x.reasoning_field})
     missing = [
-        evidence(k, x, problem="no reasoning field")
+        evidence(k, x, problem="no reasoning field" if x.ok else "request failed")
         for k, x in inp.exchanges.items()
-        if x.ok and not x.reasoning
+        if not x.ok or not x.reasoning
     ]
     n = len(inp.exchanges)
     figure = f"{n - len(missing)}/{n} answers carry reasoning in {', '.join(fields) or 'no field'}"

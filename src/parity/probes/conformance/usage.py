@@ -140,7 +140,7 @@ def _overcharges(inp: CheckInput) -> list[tuple[str, Exchange, int, int, str]]:
                 continue
         if x.stream and x.timings.token_chunks:
             returned = len(x.timings.token_chunks)
-            found.append((key, x, billed, returned + CHUNK_SLACK, "streamed token chunks"))
+            found.append((key, x, billed, returned, "streamed token chunks"))
     return found
 
 
@@ -148,7 +148,7 @@ def _judge_completion(inp: CheckInput) -> CheckResult:
     if (failed := all_failed(inp)) is not None:
         return failed
     counted = _overcharges(inp)
-    bar = f"billed <= returned + {OVERCHARGE_BAR:.0%}"
+    bar = f"billed <= returned + {OVERCHARGE_BAR:.0%} (+{CHUNK_SLACK} tokens on streams)"
     if not counted:
         return not_applicable(
             "nothing to count against: no usage, or no reference with the same text and no "
@@ -161,7 +161,7 @@ def _judge_completion(inp: CheckInput) -> CheckResult:
     bad = [
         evidence(k, x, billed=b, returned=r, counted_by=how)
         for k, x, b, r, how in counted
-        if b > r * (1 + OVERCHARGE_BAR) + 0.5
+        if b > r * (1 + OVERCHARGE_BAR) + (CHUNK_SLACK if how.startswith("streamed") else 0.5)
     ]
     how = sorted({c[4] for c in counted})
     figure = f"billed {billed} vs {returned} returned ({over:+.1%}; {', '.join(how)})"
