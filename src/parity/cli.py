@@ -108,9 +108,10 @@ def run(
     """Measure every provider in PROVIDERS_FILE: speed, accuracy vs the reference, conformance.
 
     Cost per provider with the defaults: 5 streamed speed requests (<= 64 output tokens),
-    80 problems x 2 repeats (<= 16 output tokens each), 12 conformance requests (one of
-    them a long prompt filling 60% of the advertised context window); about 177 requests
-    and, for a ~4k context, ~12k tokens. Exit code 1 when a provider is degraded, fails a
+    80 problems x 2 repeats (<= 16 output tokens each), 14 requests for the core
+    conformance checks (three of them one document filling 90% of the advertised context
+    window; `parity conform` runs the full suite); about 180 requests and, for a ~4k
+    context, ~16k tokens. Exit code 1 when a provider is degraded, fails a
     conformance check or is unreachable.
     """
     from parity.config import load_providers
