@@ -17,7 +17,8 @@ from parity.analysis import ProviderResult, analyse_run
 from parity.config import ProvidersFile
 from parity.plan import RunOptions, plan_requests
 from parity.probes.conformance.registry import selected_checks
-from parity.report.conform_table import conform_table, cost_table, failure_lines
+from parity.report.conform_table import conform_table, cost_table
+from parity.report.terminal import failures
 from parity.session import run_providers
 from parity.store import Store
 
@@ -70,7 +71,7 @@ def run_conform(
     if options.tries > 1:
         title += f", {options.tries} tries per case"
     out.print(conform_table(results, title))
-    lines = failure_lines(results)
+    lines = failures(list(results))
     if lines:
         out.print("[bold]failures[/] (evidence: the request and the response, in --json)")
         for line in lines:

@@ -241,11 +241,15 @@ def _run_upstream(
             return
         fault_providers = [_provider(up, _slug(f), proxies[f].url + "/v1") for f in faults]
         options = conform_options(sorted(applicable), 1)
-        _, second = _run(db, [reference, *fault_providers], options, first_run)
+        # An upstream that serves one request at a time (llama.cpp) gets one fault at a time:
+        # 25 providers queued on one server would time out, and a timeout is no finding.
+        batches = [[p] for p in fault_providers] if up.max_concurrency == 1 else [fault_providers]
         by_slug = {_slug(f): f for f in faults}
-        for r in second:
-            if not r.reference:
-                _record(result, up.name, by_slug[r.name], r)
+        for batch in batches:
+            _, second = _run(db, [reference, *batch], options, first_run)
+            for r in second:
+                if not r.reference:
+                    _record(result, up.name, by_slug[r.name], r)
 
 
 def _run(

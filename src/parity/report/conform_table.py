@@ -55,16 +55,3 @@ def cell(check: dict[str, object]) -> str:
     style = STATUS_STYLE.get(status, "")
     optional = "" if check.get("required", True) else " (optional)"
     return f"[{style}]{status}[/]{optional} [dim]{escape(figure)}[/]"
-
-
-def failure_lines(results: Sequence[ProviderResult]) -> list[str]:
-    """One line per failed check: provider, check, figure, bar."""
-    lines = []
-    for r in results:
-        for c in r.conformance:
-            if c["status"] in ("fail", "error"):
-                lines.append(
-                    f"[red]{escape(r.name)} · {c['id']}[/]: {escape(str(c['figure']))} "
-                    f"[dim](bar: {escape(str(c['bar']))})[/]"
-                )
-    return lines
