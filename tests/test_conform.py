@@ -130,3 +130,14 @@ def test_matrix_on_the_scripted_model_holds(tmp_path: Path) -> None:
     assert "the matrix holds" in done.stdout
     assert "caught by no check: delay-first-token=200" in done.stdout
     assert (tmp_path / "m.md").read_text().count("\n") == 29
+
+
+def test_local_up_refuses_a_bad_fault_before_starting_anything(tmp_path: Path) -> None:
+    done = parity("local", "up", "--state-dir", str(tmp_path), "--faults", "drop=seed,nope")
+    assert done.returncode == 2 and "bad fault 'nope': unknown fault" in done.stderr
+    done = parity(
+        "local", "up", "--state-dir", str(tmp_path), "--variants", "short-context",
+        "--faults", "drop=seed",
+    )  # fmt: skip
+    assert done.returncode == 2 and "include it" in done.stderr
+    assert not (tmp_path / "fleet.json").exists()
