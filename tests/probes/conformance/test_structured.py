@@ -77,10 +77,18 @@ def test_judge_figure_names_the_error_of_a_failed_request() -> None:
     result = judge({KEYS[0]: http_500(), KEYS[1]: x()})
     assert result.status is Status.FAIL
     assert result.figure == (
-        "1/2 answers schema-valid: request failed (HTTP 500: guided decoding backend crashed)"
+        "1/2 answers schema-valid: refused with HTTP 500 "
+        "(HTTP 500: guided decoding backend crashed)"
     )
 
 
-def test_judge_error_when_every_request_failed() -> None:
+def test_judge_fails_when_the_provider_refuses_json_schema() -> None:
     result = judge({k: http_500() for k in KEYS})
-    assert result.status is Status.ERROR and "http_5xx" in result.figure
+    assert result.status is Status.FAIL and result.figure.startswith("0/2 answers schema-valid")
+
+
+def test_judge_error_when_nothing_answered() -> None:
+    dead = x()
+    dead.status, dead.error = None, ErrorClass.CONNECT
+    result = judge(dict.fromkeys(KEYS, dead))
+    assert result.status is Status.ERROR and "connect" in result.figure

@@ -69,11 +69,14 @@ def schema_problem(text: str, schema: dict[str, Any]) -> str | None:
 
 
 def _judge(inp: CheckInput) -> CheckResult:
-    if (failed := all_failed(inp)) is not None:
+    # A provider that answers json_schema with an HTTP error refuses the feature: a failure.
+    # Only when nothing answered at all (timeouts, connection errors) is the check an error.
+    answered = any(x.status is not None for x in inp.exchanges.values())
+    if not answered and (failed := all_failed(inp)) is not None:
         return failed
     bad = []
     for key, x in inp.exchanges.items():
-        problem = "request failed" if not x.ok else schema_problem(x.text, PERSON)
+        problem = f"refused with HTTP {x.status}" if not x.ok else schema_problem(x.text, PERSON)
         if problem:
             bad.append(evidence(key, x, problem=problem))
     n = len(inp.exchanges)
