@@ -27,6 +27,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from parity import __version__
 from parity.analysis import ProviderResult, analyse_run
 from parity.config import Provider, ProvidersFile, load_providers
 from parity.conform import KIND, conform_options
@@ -258,7 +259,7 @@ def _run(
     """One conform run; the reference's exchanges are copied from run `reference_from` (so
     the reference is asked once per upstream)."""
     with Store(db) as store:
-        run_id = store.create_run(KIND, None, options.model_dump(), "matrix")
+        run_id = store.create_run(KIND, None, options.model_dump(), __version__)
         if reference_from is not None:
             for item in list(store.exchanges(reference_from, REFERENCE)):
                 store.add_exchange(run_id, REFERENCE, item.probe, item.key, item.exchange)
