@@ -299,10 +299,12 @@ def print_matrix(result: MatrixResult, console: Console) -> None:
     )
     width = max(len(c) for c in result.checks)
     table.add_column("check", no_wrap=True, min_width=width + 1)
-    table.add_column("ref", no_wrap=True, min_width=6)
-    table.add_column("A/A", no_wrap=True, min_width=6)
+    table.add_column("ref", no_wrap=True, min_width=3 * len(result.upstreams) + 1)
+    table.add_column("A/A", no_wrap=True, min_width=3 * len(result.upstreams) + 1)
     for i, _ in enumerate(result.faults, 1):
-        table.add_column(f"{i}", justify="center", no_wrap=True, min_width=3)
+        table.add_column(
+            f"{i}", justify="center", no_wrap=True, min_width=2 + len(result.upstreams)
+        )
     for check in result.checks:
         table.add_row(
             check,
