@@ -129,7 +129,7 @@ def _judge_availability(inp: CheckInput) -> CheckResult:
 AVAILABILITY = Check(
     id="errors.availability",
     family="errors",
-    checks=f"{AVAILABILITY_REQUESTS} small sequential-ish requests are answered on the first try "
+    checks=f"{AVAILABILITY_REQUESTS} one-token requests are answered on the first try "
     "(no 429/5xx needing a retry)",
     why="every retry adds latency and a rate-limited provider caps your throughput below "
     "what its price page implies",
