@@ -189,9 +189,9 @@ def fleet_up(
                 )
                 _write_record(state_dir, started)
             _wait_ready(started, startup_timeout_s)
-            reference = next(server for server in started if server.variant == "reference")
             proxies = []
-            for spec in faults:
+            for spec in faults:  # _check_faults made sure the reference is among them
+                reference = next(server for server in started if server.variant == "reference")
                 name = faulty_name(spec)
                 proxies.append(_start_proxy(name, spec, reference, ports[name], state_dir))
                 started.append(proxies[-1])
