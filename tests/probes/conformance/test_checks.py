@@ -3,9 +3,10 @@
 from typing import Any
 
 from parity.config import Provider
-from parity.exchange import ErrorClass, Exchange, Timings
+from parity.exchange import ErrorClass, Exchange
 from parity.probes.conformance import context, params, streaming, usage
 from parity.probes.conformance.base import CheckInput, PlanContext, Status
+from tests.probes.conformance.exchanges import exchange
 
 PROVIDER = Provider(name="p", base_url="http://127.0.0.1:1/v1", model="m", context_window=4096)
 
@@ -29,10 +30,7 @@ def x(
         if usage_on
         else None
     )
-    return Exchange(
-        request={},
-        stream=False,
-        timings=Timings(sent=0),
+    return exchange(
         status=status,
         error=error,
         text=text,

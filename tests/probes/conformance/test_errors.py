@@ -7,9 +7,10 @@ import pytest
 
 from parity.client import RAW_BODY
 from parity.config import Provider
-from parity.exchange import ErrorClass, Exchange, Timings
+from parity.exchange import ErrorClass, Exchange
 from parity.probes.conformance import errors
 from parity.probes.conformance.base import Check, CheckInput, CheckResult, PlanContext, Status
+from tests.probes.conformance.exchanges import exchange
 
 PROVIDER = Provider(name="p", base_url="http://127.0.0.1:1/v1", model="m")
 OPENAI_ERROR = json.dumps({"error": {"message": "temperature must be >= 0", "type": "invalid"}})
@@ -24,10 +25,7 @@ def x(
 ) -> Exchange:
     if error is None and status is not None and status >= 400:
         error = ErrorClass.HTTP_4XX if status < 500 else ErrorClass.HTTP_5XX
-    return Exchange(
-        request={},
-        stream=False,
-        timings=Timings(sent=0),
+    return exchange(
         status=status,
         error=error,
         raw=raw,

@@ -5,9 +5,10 @@ import json
 from typing import Any
 
 from parity.config import Provider
-from parity.exchange import ErrorClass, Exchange, Timings
+from parity.exchange import ErrorClass, Exchange
 from parity.probes.conformance import params
 from parity.probes.conformance.base import Check, CheckInput, CheckResult, PlanContext, Status
+from tests.probes.conformance.exchanges import exchange
 
 PROVIDER = Provider(name="p", base_url="http://127.0.0.1:1/v1", model="m")
 
@@ -21,10 +22,7 @@ def x(
     error: ErrorClass | None = None,
     status: int = 200,
 ) -> Exchange:
-    return Exchange(
-        request={},
-        stream=False,
-        timings=Timings(sent=0),
+    return exchange(
         status=status,
         error=error,
         text=text,

@@ -4,9 +4,10 @@ the effort trend test, and where the reasoning is returned."""
 from typing import Any
 
 from parity.config import Provider
-from parity.exchange import ErrorClass, Exchange, Timings
+from parity.exchange import ErrorClass, Exchange
 from parity.probes.conformance import reasoning
 from parity.probes.conformance.base import Check, CheckInput, CheckResult, PlanContext, Status
+from tests.probes.conformance.exchanges import exchange
 
 PROVIDER = Provider(name="p", base_url="http://127.0.0.1:1/v1", model="m")
 KEYS = [r.key for r in reasoning.EFFORT.plan(PlanContext(PROVIDER))]
@@ -25,10 +26,7 @@ def x(
     usage: dict[str, Any] = {"prompt_tokens": 20, "completion_tokens": 30, "total_tokens": 50}
     if reasoning_tokens is not None:
         usage["completion_tokens_details"] = {"reasoning_tokens": reasoning_tokens}
-    return Exchange(
-        request={},
-        stream=False,
-        timings=Timings(sent=0),
+    return exchange(
         status=status,
         error=error,
         text=text,
