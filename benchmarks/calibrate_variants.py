@@ -90,7 +90,7 @@ def load_suite(name: str, n_per_kind: int) -> tuple[list[Item], Callable[[str, s
     """The calibration set (`calib`), or one of parity's own suites by name (e.g. `easy`)."""
     if name == "calib":
         return calib_suite(n_per_kind), correct
-    from parity.suites import get_suite
+    from parity.accuracy.suites import get_suite
 
     suite = get_suite(name)
     return [(suite.messages(p), p.answer) for p in suite.problems], suite.score

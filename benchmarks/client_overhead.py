@@ -204,8 +204,8 @@ def _cpu_self() -> float:
 async def _parity(url: str, model: str, concurrency: int, requests: int, tokens: int) -> Any:
     import orjson
 
-    from parity.client import ProviderClient
-    from parity.config import Provider
+    from parity.core.client import ProviderClient
+    from parity.core.config import Provider
 
     provider = Provider(
         name="bench",

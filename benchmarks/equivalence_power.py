@@ -73,16 +73,16 @@ from typing import Any
 import httpx
 import numpy as np
 
-from parity.client import ProviderClient
-from parity.config import Provider, load_providers
-from parity.equiv_cli import (
+from parity.cli.equiv import (
     EquivSettings,
     first_token_table,
     logprob_requests,
     sample_requests,
 )
-from parity.equiv_prompts import prompt_digest, prompts
-from parity.equivalence import (
+from parity.core.client import ProviderClient
+from parity.core.config import Provider, load_providers
+from parity.equivalence.prompts import prompt_digest, prompts
+from parity.equivalence.statistics import (
     LOGPROB_METHOD,
     LOGPROB_STRICT_METHOD,
     MMD_METHOD,

@@ -14,9 +14,9 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from parity.core.store import Store
 from parity.report.data import report_data
 from parity.report.html import write_html
-from parity.store import Store
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

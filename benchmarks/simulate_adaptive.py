@@ -1,4 +1,4 @@
-"""Simulate adaptive audits (parity.sequential) against the fixed 30 x 32 design (no network).
+"""Simulate adaptive audits (parity.stats.sequential) against the fixed 30 x 32 design (no network).
 
 Three scenarios on a 30-problem suite (AIME 2025-like), reference solve rate 93.3% (28/30):
 
@@ -16,7 +16,7 @@ the problems are solved (or failed) nearly always, a few are in between. A degra
 provider is the reference with a lower ability, so it loses the hard problems first and
 the per-problem pairing is realistic; in the A/A scenario both are the same.
 
-Adaptive design: pairs are drawn with `parity.sequential.schedule` (problems uniformly at
+Adaptive design: pairs are drawn with `parity.stats.sequential.schedule` (problems uniformly at
 random with replacement) in rounds of ``--round-size`` pairs (requests sent concurrently);
 after each round `PairedSequentialTest` (margin 0.03, alpha 0.05) updates its anytime-valid
 confidence sequence and the audit stops when it has a verdict or has used ``--max-pairs``
@@ -27,7 +27,7 @@ its problem, ``k`` = earlier pairs on that problem, which is a fresh draw from t
 point of view), so the table also gives how many recorded reference samples per problem an
 audit needs.
 
-Fixed design: 32 samples per problem on each side, `parity.stats.paired_difference`
+Fixed design: 32 samples per problem on each side, `parity.stats.estimates.paired_difference`
 (95% nested-bootstrap CI, same margin), the verdict read once at n = 960.
 
     .venv/bin/python benchmarks/simulate_adaptive.py                      # defaults
@@ -53,8 +53,8 @@ import numpy.typing as npt
 from scipy.optimize import brentq
 from scipy.special import expit
 
-from parity.sequential import PairedSequentialTest, schedule
-from parity.stats import Verdict, paired_difference, wilson_interval
+from parity.stats.estimates import Verdict, paired_difference, wilson_interval
+from parity.stats.sequential import PairedSequentialTest, schedule
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import gzip
 import json
 
-from parity.client import ProviderClient
-from parity.config import Provider
-from parity.exchange import ErrorClass
+from parity.core.client import ProviderClient
+from parity.core.config import Provider
+from parity.core.exchange import ErrorClass
 from tests.scripted_server import Reply, Request, ScriptedServer, chunk, usage_chunk
 
 BODY = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}

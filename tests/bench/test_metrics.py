@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from parity.bench.metrics import aggregate, chunk_kinds, parse_slo, request_metrics
-from parity.exchange import ErrorClass, Exchange, Timings
+from parity.core.exchange import ErrorClass, Exchange, Timings
 
 MS = 1_000_000
 

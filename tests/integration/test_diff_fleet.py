@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from parity.config import load_providers
+from parity.core.config import load_providers
 from parity.local.fleet import fleet_down, fleet_up
 from tests.local.test_fleet import free_ports
 

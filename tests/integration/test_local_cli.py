@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from parity.config import load_providers
+from parity.core.config import load_providers
 from tests.integration.test_demo import servers_on
 from tests.local.test_fleet import free_ports
 

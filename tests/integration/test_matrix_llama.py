@@ -1,12 +1,12 @@
 """The fault matrix on the real llama.cpp server (slow: ~1 minute per fault on two cores, so
 it runs with `pytest -m slow`, not in the default run). The scripted half of the matrix runs
-in the default suite (tests/local/test_matrix.py)."""
+in the default suite (tests/conformance/test_matrix.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from parity.local.matrix import REFERENCE, TWIN, run_matrix
+from parity.conformance.matrix import REFERENCE, TWIN, run_matrix
 
 pytest.importorskip("llama_cpp")
 pytestmark = [pytest.mark.fleet, pytest.mark.slow, pytest.mark.timeout(3000)]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from parity.errors import ConfigError
+from parity.core.errors import ConfigError
 from parity.local.faults import (
     FAULTS,
     ActiveFault,

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from parity.config import load_providers
-from parity.errors import FleetError
+from parity.core.config import load_providers
+from parity.core.errors import FleetError
 from parity.local import fleet as fleet_module
 from parity.local.fleet import fleet_down, fleet_status, fleet_up
 from parity.local.model import MODEL_ALIAS

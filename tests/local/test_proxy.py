@@ -23,11 +23,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from parity.core.sse import SSEParser
 from parity.local import proxy as proxy_module
 from parity.local.faults import Ctx, Fault, Item, parse_faults
 from parity.local.proxy import SSEEvents, create_proxy_app, main
 from parity.local.serve import BackgroundServer
-from parity.sse import SSEParser
 
 pytestmark = pytest.mark.timeout(60)
 

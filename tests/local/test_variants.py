@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from parity.errors import FleetError
+from parity.core.errors import FleetError
 from parity.local import variants as variants_module
 from parity.local.variants import (
     NOISE_MILD,

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from parity.cli import app
+from parity.cli.main import app
+from parity.core.store import Store
 from parity.report.csv_export import COLUMNS
 from parity.report.data import report_data
 from parity.report.exports import eval_json, to_csv, to_junit, to_markdown, write_exports
-from parity.store import Store
-from tests.test_history import Behaviour, make_eval, make_run
+from tests.report.test_history import Behaviour, make_eval, make_run
 
 PROVIDERS = {
     "ref": Behaviour(),

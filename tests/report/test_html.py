@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from parity.config import Provider
-from parity.evaluate import EvalOptions, fixed_requests, load_suite
-from parity.exchange import Exchange, Timings
-from parity.plan import RunOptions, plan_requests
+from parity.accuracy.evaluate import EvalOptions, fixed_requests, load_suite
+from parity.accuracy.suites import get_suite
+from parity.core.config import Provider
+from parity.core.exchange import Exchange, Timings
+from parity.core.plan import RunOptions, plan_requests
+from parity.core.store import Store
 from parity.report import svg
 from parity.report.data import report_data
 from parity.report.html import render_html, write_html
-from parity.store import Store
-from parity.suites import get_suite
 
 HERE = Path(__file__).parent
 DEMO = HERE / "demo_report.json"

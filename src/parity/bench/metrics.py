@@ -27,8 +27,8 @@ from typing import Any
 
 import orjson
 
-from parity.exchange import Exchange
-from parity.stats import summarize
+from parity.core.exchange import Exchange
+from parity.stats.estimates import summarize
 
 __all__ = [
     "SLO",

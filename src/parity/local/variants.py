@@ -61,7 +61,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from parity.errors import FleetError
+from parity.core.errors import FleetError
 from parity.local.model import INSTALL_HINT, shipped_model_path
 
 NOISE_MILD = 0.065

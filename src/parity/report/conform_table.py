@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from rich.markup import escape
 from rich.table import Table
 
-from parity.analysis import ProviderResult
-from parity.config import Provider
-from parity.probes.conformance.base import Check, PlanContext
+from parity.conformance.base import Check, PlanContext
+from parity.core.analysis import ProviderResult
+from parity.core.config import Provider
 
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "error": "red", "n/a": "dim"}
 FIGURE_CHARS = 46

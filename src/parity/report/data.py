@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from parity import __version__
-from parity.analysis import analyse_run, stored_providers
-from parity.evaluate import EvalOptions, analyse_eval
-from parity.plan import RunOptions
-from parity.store import Store
+from parity.accuracy.evaluate import EvalOptions, analyse_eval
+from parity.core.analysis import analyse_run, stored_providers
+from parity.core.plan import RunOptions
+from parity.core.store import Store
 
 
 def report_data(store: Store, run_id: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from parity.store import RunInfo
+from parity.core.store import RunInfo
 
 
 def runs_table(runs: Sequence[RunInfo]) -> Table:

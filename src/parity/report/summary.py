@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from parity import __version__
-from parity.analysis import ProviderResult
-from parity.store import RunInfo
+from parity.core.analysis import ProviderResult
+from parity.core.store import RunInfo
 
 
 def summary(run: RunInfo, results: list[ProviderResult]) -> dict[str, Any]:

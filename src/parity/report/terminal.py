@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from parity.analysis import ProviderResult
+from parity.core.analysis import ProviderResult
 
 VERDICT_STYLE = {
     "reference": "bold cyan",

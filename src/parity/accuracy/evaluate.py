@@ -1,0 +1,404 @@
+"""`parity eval`: repeated accuracy runs with honest statistics, fixed or adaptive.
+
+Fixed design: every problem `repeats` times at every provider; accuracy with a nested
+bootstrap CI, and against the reference a paired bootstrap CI with a sign-flip p-value.
+
+Adaptive design (the default when a reference exists): pairs (problem, sample index) are
+drawn in rounds from `sequential.schedule`, the same sequence for every provider, so the
+reference's samples are shared by all of them. After each round every provider's
+anytime-valid confidence sequence for its difference from the reference is updated, and a
+provider stops as soon as its verdict is decided, its token or $ budget is spent, or it has
+used as many pairs as the fixed design would (the cap).
+
+Results are a pure function of the store: `analyse_eval` replays the same rounds over the
+stored exchanges, so a report redrawn later, or a resumed run, reaches the same decisions.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from itertools import islice
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from parity.accuracy.suites import Problem, Suite, get_suite
+from parity.core.config import Provider
+from parity.core.exchange import Exchange
+from parity.core.request import Request
+from parity.core.store import Store
+from parity.stats.estimates import accuracy, paired_difference, pass_at_k, pass_hat_k
+from parity.stats.sequential import METHOD, PairedSequentialTest, schedule
+
+PROBE = "accuracy"
+
+
+class EvalOptions(BaseModel):
+    """Settings of an eval run, stored with it so `--resume` and reports replay it exactly."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    suite: str = "easy"
+    limit: int | None = Field(default=None, ge=1)
+    repeats: int = Field(default=4, ge=1, le=1000)
+    adaptive: bool = True
+    margin: float = Field(default=0.03, gt=0, lt=1)
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    round_pairs: int = Field(default=16, ge=1)
+    seed: int = 0
+    budget_tokens: int | None = Field(default=None, ge=1)
+    budget_usd: float | None = Field(default=None, gt=0)
+    sampling: dict[str, Any] = Field(default_factory=dict)
+    system_prompt: str | None = None
+    retries: int = Field(default=3, ge=0)
+    cache: bool = False
+
+
+def load_suite(options: EvalOptions) -> Suite:
+    """The suite the options name, subset and sampling overrides applied."""
+    suite = get_suite(options.suite, options.limit, options.seed if options.limit else None)
+    suite = suite.with_sampling(**options.sampling)
+    if options.system_prompt is not None:
+        suite = replace(suite, system_prompt=options.system_prompt)
+    return suite
+
+
+def sample_request(suite: Suite, problem: Problem, index: int) -> Request:
+    """Sample `index` of `problem`: its own seed, the same at every provider."""
+    key = f"{PROBE}/{suite.name}/{problem.id}/{index}"
+    body = {"messages": suite.messages(problem), **suite.sampling, "seed": zlib.crc32(key.encode())}
+    return Request(key, PROBE, body)
+
+
+def fixed_requests(suite: Suite, repeats: int) -> list[Request]:
+    """Every problem `repeats` times."""
+    return [sample_request(suite, p, r) for p in suite.problems for r in range(repeats)]
+
+
+def adaptive_pairs(suite: Suite, options: EvalOptions) -> list[Request]:
+    """The adaptive design's pair sequence, capped at the fixed design's size."""
+    cap = len(suite.problems) * options.repeats
+    seen: dict[int, int] = {}
+    out = []
+    for i in islice(schedule(len(suite.problems), options.seed), cap):
+        out.append(sample_request(suite, suite.problems[i], seen.get(i, 0)))
+        seen[i] = seen.get(i, 0) + 1
+    return out
+
+
+@dataclass
+class Spend:
+    """What a provider's eval requests cost."""
+
+    samples: int = 0
+    errors: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    usd: float | None = None
+
+    @property
+    def tokens(self) -> int:
+        """Prompt plus completion tokens, from the provider's usage."""
+        return self.prompt_tokens + self.completion_tokens
+
+    def add(self, provider: Provider, exchange: Exchange) -> None:
+        """Count one exchange."""
+        self.samples += 1
+        self.errors += not exchange.ok
+        prompt, completion = exchange.prompt_tokens() or 0, exchange.completion_tokens() or 0
+        self.prompt_tokens += prompt
+        self.completion_tokens += completion
+        cost = provider.cost_usd(prompt, completion)
+        if cost is not None:
+            self.usd = (self.usd or 0.0) + cost
+
+
+@dataclass
+class ProviderEval:
+    """One provider's eval: its samples' scores, what they cost, and its sequential test."""
+
+    provider: Provider
+    scores: dict[str, list[float]] = field(default_factory=dict)
+    spend: Spend = field(default_factory=Spend)
+    test: PairedSequentialTest | None = None
+    stop_reason: str | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def score(self, suite: Suite, problem: Problem, key: str, exchange: Exchange) -> float | None:
+        """Count the exchange's cost; grade it (None when it failed) and keep a record."""
+        self.spend.add(self.provider, exchange)
+        score = suite.grade(problem, exchange.text) if exchange.ok else None
+        if score is not None:
+            self.scores.setdefault(problem.id, []).append(score)
+        self.records.append(
+            {
+                "key": key,
+                "problem": problem.id,
+                "answer": problem.answer,
+                "reply": exchange.text[-300:],
+                "error": exchange.error.value if exchange.error else None,
+                "score": score,
+            }
+        )
+        return score
+
+    def over_budget(self, options: EvalOptions) -> str | None:
+        """'budget_tokens' or 'budget_usd' once that budget is spent, else None."""
+        if options.budget_tokens is not None and self.spend.tokens >= options.budget_tokens:
+            return "budget_tokens"
+        if (
+            options.budget_usd is not None
+            and self.spend.usd is not None
+            and self.spend.usd >= options.budget_usd
+        ):
+            return "budget_usd"
+        return None
+
+
+class AdaptiveEval:
+    """The adaptive design's state: which providers are still sampling, and their tests.
+
+    `round()` says which requests the next round needs (per provider); `absorb()` takes the
+    round's exchanges and updates tests, spend and stops. The live run and the replay over
+    the store drive the same two methods, which is why they decide alike.
+    """
+
+    def __init__(
+        self, suite: Suite, providers: Sequence[Provider], reference: Provider, options: EvalOptions
+    ) -> None:
+        self.suite = suite
+        self.options = options
+        self.reference = reference
+        self.pairs = adaptive_pairs(suite, options)
+        self.position = 0
+        self.evals = {p.name: ProviderEval(p) for p in providers}
+        for name, ev in self.evals.items():
+            if name != reference.name:
+                ev.test = PairedSequentialTest(options.margin, options.alpha, len(self.pairs))
+        self._problems = {p.id: p for p in suite.problems}
+
+    def active(self) -> list[str]:
+        """Providers (not the reference) still sampling."""
+        return [n for n, ev in self.evals.items() if ev.test is not None and ev.stop_reason is None]
+
+    def round(self) -> dict[str, list[Request]]:
+        """The next round's requests per provider (the reference included); empty when done."""
+        active = self.active()
+        batch = self.pairs[self.position : self.position + self.options.round_pairs]
+        if not active or not batch:
+            return {}
+        return {name: list(batch) for name in [self.reference.name, *active]}
+
+    def absorb(
+        self, planned: Mapping[str, list[Request]], stored: Mapping[str, Mapping[str, Exchange]]
+    ) -> None:
+        """Update every provider of the round from its stored exchanges, then advance."""
+        reference_scores: dict[str, float | None] = {}
+        for req in planned.get(self.reference.name, []):
+            x = stored[self.reference.name].get(req.key)
+            reference_scores[req.key] = self._record(self.reference.name, req.key, x)
+        for name, requests in planned.items():
+            if name == self.reference.name:
+                continue
+            ev = self.evals[name]
+            diffs = []
+            for req in requests:
+                score = self._record(name, req.key, stored[name].get(req.key))
+                ref = reference_scores.get(req.key)
+                if score is not None and ref is not None:
+                    diffs.append(score - ref)
+            assert ev.test is not None
+            if diffs:
+                ev.test.update(diffs)
+            if ev.test.done():
+                ev.stop_reason = "decided" if ev.test.n < len(self.pairs) else "cap"
+            elif (budget := ev.over_budget(self.options)) is not None:
+                ev.stop_reason = budget
+        self.position += self.options.round_pairs
+        if self.position >= len(self.pairs):
+            for name in self.active():
+                self.evals[name].stop_reason = "cap"
+
+    def _record(self, name: str, key: str, exchange: Exchange | None) -> float | None:
+        if exchange is None:
+            return None
+        problem = self._problems[key.split("/")[2]]
+        return self.evals[name].score(self.suite, problem, key, exchange)
+
+
+SendRound = Callable[[Mapping[str, list[Request]]], Awaitable[None]]
+FetchRound = Callable[[Mapping[str, list[Request]]], Mapping[str, Mapping[str, Exchange]]]
+
+
+def analyse_eval(
+    store: Store, run_id: str, providers: Sequence[Provider], options: EvalOptions
+) -> list[dict[str, Any]]:
+    """Every reachable provider's eval results, recomputed from the stored exchanges alone;
+    unreachable providers get a row saying so."""
+    suite = load_suite(options)
+    reachable_flags = {p["name"]: p.get("reachable") for p in store.providers(run_id)}
+    unreachable = [p for p in providers if reachable_flags.get(p.name) is False]
+    providers = [p for p in providers if p not in unreachable]
+    reference = next((p for p in providers if p.reference), None)
+    if options.adaptive and reference is not None:
+        state = AdaptiveEval(suite, providers, reference, options)
+        while planned := state.round():
+            stored = {
+                n: store.get_exchanges(run_id, n, [r.key for r in reqs])
+                for n, reqs in planned.items()
+            }
+            if any(len(stored[n]) < len(reqs) for n, reqs in planned.items()):
+                break  # an interrupted run: the rest was never sent
+            state.absorb(planned, stored)
+        evals = state.evals
+    else:
+        evals = _fixed_evals(store, run_id, providers, suite, options)
+    ref_eval = evals.get(reference.name) if reference else None
+    results = [_result(evals[p.name], ref_eval, suite, options) for p in providers]
+    results += [
+        {"name": p.name, "reference": p.reference, "unreachable": True} for p in unreachable
+    ]
+    return results
+
+
+async def drive_adaptive(
+    state: AdaptiveEval, send: SendRound, fetch: FetchRound, after: Callable[[AdaptiveEval], None]
+) -> None:
+    """Run rounds until every provider has stopped: send, fetch what was stored, absorb."""
+    while planned := state.round():
+        await send(planned)
+        state.absorb(planned, fetch(planned))
+        after(state)
+
+
+def _fixed_evals(
+    store: Store, run_id: str, providers: Sequence[Provider], suite: Suite, options: EvalOptions
+) -> dict[str, ProviderEval]:
+    problems = {p.id: p for p in suite.problems}
+    keys = [r.key for r in fixed_requests(suite, options.repeats)]
+    evals = {}
+    for provider in providers:
+        ev = ProviderEval(provider, stop_reason="fixed")
+        stored = store.get_exchanges(run_id, provider.name, keys)
+        for key in keys:  # in plan order: problem by problem, repeat by repeat
+            x = stored.get(key)
+            if x is not None:
+                ev.score(suite, problems[key.split("/")[2]], key, x)
+        evals[provider.name] = ev
+    return evals
+
+
+def sample_records(
+    store: Store, run_id: str, providers: Sequence[Provider], options: EvalOptions
+) -> dict[str, list[dict[str, Any]]]:
+    """Per provider, one record per sample: key, problem, answer, reply (tail), score."""
+    suite = load_suite(options)
+    problems = {p.id: p for p in suite.problems}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for provider in providers:
+        ev = ProviderEval(provider)
+        for item in store.exchanges(run_id, provider.name, PROBE):
+            problem = problems.get(item.key.split("/")[2])
+            if problem is not None:
+                ev.score(suite, problem, item.key, item.exchange)
+        out[provider.name] = ev.records
+    return out
+
+
+def _result(
+    ev: ProviderEval, reference: ProviderEval | None, suite: Suite, options: EvalOptions
+) -> dict[str, Any]:
+    fixed_samples = len(suite.problems) * options.repeats
+    per_sample = ev.spend.tokens / ev.spend.samples if ev.spend.samples else None
+    out: dict[str, Any] = {
+        "name": ev.provider.name,
+        "reference": ev.provider.reference,
+        "suite": suite.name,
+        "problems": len(suite.problems),
+        "design": "adaptive" if ev.stop_reason != "fixed" else "fixed",
+        "samples": ev.spend.samples,
+        "errors": ev.spend.errors,
+        "prompt_tokens": ev.spend.prompt_tokens,
+        "completion_tokens": ev.spend.completion_tokens,
+        "tokens": ev.spend.tokens,
+        "cost_usd": ev.spend.usd,
+        "fixed_design_samples": fixed_samples,
+        "fixed_design_tokens": round(per_sample * fixed_samples) if per_sample else None,
+        "stop_reason": ev.stop_reason,
+        "accuracy": None,
+        "vs_reference": None,
+    }
+    scored = {k: v for k, v in ev.scores.items() if v}
+    if scored:
+        out["accuracy"] = asdict(accuracy(scored))
+        out["problems_sampled"] = len(scored)
+    if ev.stop_reason == "fixed" and scored:
+        out["suite_scores_by_repeat"] = _suite_scores(scored, options.repeats)
+        out["pass_at_k"], out["pass_hat_k"] = _pass_k(scored, options.repeats)
+    if ev.test is not None:
+        low, high = ev.test.interval()
+        out["vs_reference"] = {
+            "diff": ev.test.mean,
+            "low": low,
+            "high": high,
+            "p_value": None,
+            "n_pairs": ev.test.n,
+            "verdict": str(ev.test.verdict()),
+            "margin": options.margin,
+            "confidence": 1 - options.alpha,
+            "method": f"anytime-valid confidence sequence ({METHOD})",
+        }
+    elif reference is not None and not ev.provider.reference and scored:
+        ref_scored = {k: v for k, v in reference.scores.items() if v}
+        shared = set(scored) & set(ref_scored)
+        if shared:
+            comparison = paired_difference(
+                {k: scored[k] for k in shared},
+                {k: ref_scored[k] for k in shared},
+                margin=options.margin,
+                confidence=1 - options.alpha,
+            )
+            out["vs_reference"] = {
+                **asdict(comparison),
+                "verdict": str(comparison.verdict),
+                "n_pairs": None,
+                "method": "nested bootstrap CI, paired sign-flip p-value",
+            }
+    return out
+
+
+def _suite_scores(scores: Mapping[str, list[float]], repeats: int) -> list[float]:
+    """Whole-suite score of each repeat r: the mean over problems of their r-th sample."""
+    out = []
+    for r in range(repeats):
+        column = [v[r] for v in scores.values() if len(v) > r]
+        if column:
+            out.append(sum(column) / len(column))
+    return out
+
+
+def _pass_k(
+    scores: Mapping[str, list[float]], repeats: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    ks = sorted({1, repeats} | ({2} if repeats >= 2 else set()))
+    at, hat = {}, {}
+    for k in ks:
+        usable = [v for v in scores.values() if len(v) >= k]
+        if usable:
+            at[str(k)] = sum(
+                pass_at_k(len(v), int(sum(s >= 1.0 for s in v)), k) for v in usable
+            ) / len(usable)
+            hat[str(k)] = sum(
+                pass_hat_k(len(v), int(sum(s >= 1.0 for s in v)), k) for v in usable
+            ) / len(usable)
+    return at, hat
+
+
+def planned_fixed(
+    providers: Iterable[Provider], suite: Suite, repeats: int
+) -> dict[str, list[Request]]:
+    """The fixed design's requests per provider."""
+    requests = fixed_requests(suite, repeats)
+    return {p.name: requests for p in providers}

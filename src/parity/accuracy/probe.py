@@ -1,0 +1,67 @@
+"""Accuracy: a suite's problems, each asked `repeats` times, scored, compared to the reference."""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from parity.accuracy.suites import Suite
+from parity.core.exchange import Exchange
+from parity.core.request import Request
+from parity.stats.estimates import accuracy, paired_difference
+
+PROBE = "accuracy"
+
+
+def plan(suite: Suite, repeats: int) -> list[Request]:
+    """Every problem of the suite `repeats` times, with the suite's sampling settings.
+
+    Each sample carries its own `seed`, the same for every provider: providers that honour
+    seeds then draw with common random numbers, which makes the paired comparison sharper
+    and a rerun reproducible; providers that ignore seeds just sample at random.
+    """
+    planned = []
+    for problem in suite.problems:
+        for r in range(repeats):
+            key = f"accuracy/{suite.name}/{problem.id}/{r}"
+            body = {
+                "messages": suite.messages(problem),
+                **suite.sampling,
+                "seed": zlib.crc32(key.encode()),
+            }
+            planned.append(Request(key, PROBE, body))
+    return planned
+
+
+def scores(suite: Suite, exchanges: Mapping[str, Exchange]) -> dict[str, list[float]]:
+    """Per-problem scores from exchanges keyed as planned (failed requests are not scored)."""
+    problems = {p.id: p for p in suite.problems}
+    out: dict[str, list[float]] = {p.id: [] for p in suite.problems}
+    for key, exchange in exchanges.items():
+        parts = key.split("/")
+        if len(parts) != 4 or parts[:2] != [PROBE, suite.name] or not exchange.ok:
+            continue
+        problem = problems.get(parts[2])
+        if problem is not None:
+            out[problem.id].append(suite.grade(problem, exchange.text))
+    return out
+
+
+def analyse(
+    provider_scores: Mapping[str, list[float]],
+    reference_scores: Mapping[str, list[float]] | None,
+    errors: int,
+    margin: float,
+) -> dict[str, Any]:
+    """Accuracy with its 95% CI and, when a reference is given, the paired verdict."""
+    result: dict[str, Any] = {"errors": errors}
+    if not any(provider_scores.values()):
+        result["accuracy"] = None
+        return result
+    result["accuracy"] = asdict(accuracy(provider_scores))
+    if reference_scores is not None and any(reference_scores.values()):
+        comparison = paired_difference(provider_scores, reference_scores, margin=margin)
+        result["vs_reference"] = asdict(comparison)
+    return result

@@ -1,0 +1,178 @@
+"""`parity bench`: the speed and price pillar as a benchmark command.
+
+Register it in the CLI with `app.command("bench")(bench)`; `bench_app` runs it alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from parity import __version__
+from parity.core.errors import ConfigError
+
+__all__ = ["bench", "bench_app"]
+
+
+def _console(stderr: bool = False) -> Console:
+    stream = sys.stderr if stderr else sys.stdout
+    wide = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=200 if wide else None)
+
+
+def bench(
+    providers_file: Annotated[Path, typer.Argument(help="Providers TOML file.")],
+    preset: Annotated[
+        str,
+        typer.Option(
+            help="quick (the local fleet in about a minute), standard (1k/1k x 10), aa (the "
+            "four Artificial Analysis shapes), sweep (concurrency 1..16), load (Poisson "
+            "1/s for 60 s), fleet-sweep."
+        ),
+    ] = "quick",
+    workload: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="100 (100 in/300 out), 1k, 10k, 100k, or IN/OUT such as 2000/16; repeatable. "
+            "Replaces the preset's workloads."
+        ),
+    ] = None,
+    load: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="sequential, cN (N in flight), sweep[:CAP] (1, 2, 4, ... CAP), rate=R "
+            "(Poisson, R req/s) or gamma:R:B (burstiness B); repeatable."
+        ),
+    ] = None,
+    requests: Annotated[
+        int | None,
+        typer.Option(min=0, help="Measured requests per workload x load (0: no limit)."),
+    ] = None,
+    duration: Annotated[
+        float | None, typer.Option(min=0.1, help="Stop each workload x load after S seconds.")
+    ] = None,
+    warmup: Annotated[
+        int | None, typer.Option(min=0, help="Warmup requests per step (not counted).")
+    ] = None,
+    slo: Annotated[
+        list[str] | None,
+        typer.Option(help="Goodput SLO, e.g. ttft<=1s, tpot<=50ms, e2e<=30s, speed>=20."),
+    ] = None,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Bench only this provider (repeatable).")
+    ] = None,
+    tokenizer: Annotated[
+        str,
+        typer.Option(
+            help="auto (the local fleet's GGUF for its model), none, a .gguf file or a "
+            "tokenizer directory: local token counts next to the server's."
+        ),
+    ] = "auto",
+    temperature: Annotated[float | None, typer.Option(help="Sampling temperature.")] = None,
+    retries: Annotated[
+        int, typer.Option(min=0, help="Retries per request (0: every failure counts).")
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the open-loop arrival schedule.")] = 0,
+    db: Annotated[Path, typer.Option("--db", help="SQLite store (created if missing).")] = Path(
+        "parity.db"
+    ),
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for <run>.json, <run>.csv and <run>.svg.")
+    ] = Path("parity-bench"),
+    detail: Annotated[
+        bool, typer.Option(help="Also print count/mean/p50/p90/p99/min/max of every metric.")
+    ] = False,
+) -> None:
+    """Benchmark speed and price: TTFT, TTFAT, output speed, TPOT, ITL, E2E, throughput,
+    goodput, token counts and cost, per provider, under a chosen workload and load.
+
+    Providers are measured one after another. Every exchange is stored (run kind "bench");
+    tables go to the terminal, and JSON, CSV and a speed-vs-price SVG to --out.
+    """
+    from parity.bench.metrics import parse_slo
+    from parity.bench.plan import build_steps
+    from parity.bench.report import print_report, write_csv, write_json, write_svg
+    from parity.bench.run import BenchSettings, run_bench
+    from parity.bench.tokenizer import choose_tokenizer
+    from parity.core.config import load_providers
+    from parity.core.store import Store
+
+    console = _console()
+    err = _console(stderr=True)
+    providers_all = load_providers(providers_file).providers
+    if only:
+        unknown = sorted(set(only) - {p.name for p in providers_all})
+        if unknown:
+            raise ConfigError(f"--only: no provider named {', '.join(unknown)}")
+        providers = [p for p in providers_all if p.name in only]
+    else:
+        providers = providers_all
+    try:
+        steps = build_steps(preset, workload, load, requests, duration, warmup)
+        slos = [parse_slo(s) for s in slo or []]
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    choice = choose_tokenizer(tokenizer)
+    settings = BenchSettings(
+        steps=steps, slos=slos, temperature=temperature, retries=retries, seed=seed
+    )
+    options: dict[str, Any] = {
+        "preset": preset,
+        "steps": [s.to_dict() for s in steps],
+        "slos": [s.text for s in slos],
+        "tokenizer": tokenizer,
+        "temperature": temperature,
+        "retries": retries,
+        "seed": seed,
+        "providers": [p.name for p in providers],
+    }
+    with Store(db) as store:
+        run_id = store.create_run("bench", str(providers_file), options, __version__)
+        err.print(f"bench [bold]{run_id}[/] -> {db}  ({choice.note})", highlight=False)
+        try:
+            report = asyncio.run(
+                run_bench(
+                    store,
+                    run_id,
+                    providers,
+                    settings,
+                    choice,
+                    lambda text: err.print(text, highlight=False),
+                )
+            )
+        except KeyboardInterrupt:
+            store.set_run_status(run_id, "interrupted")
+            err.print(f"interrupted: {store.count_exchanges(run_id)} exchanges stored")
+            raise typer.Exit(130) from None
+        report["options"] = options
+        for provider_report in _summary_only(report)["providers"]:
+            store.put_result(run_id, provider_report["name"], "speed", "bench", provider_report)
+        store.finish_run(run_id, "finished")
+    print_report(report, console, detail=detail)
+    paths = {ext: out / f"{run_id}.{ext}" for ext in ("json", "csv", "svg")}
+    write_json(report, paths["json"])
+    write_csv(report, paths["csv"])
+    write_svg(report, paths["svg"])
+    console.print(
+        f"store: {db}   json: {paths['json']}   csv: {paths['csv']}   chart: {paths['svg']}",
+        highlight=False,
+    )
+
+
+def _summary_only(report: dict[str, Any]) -> dict[str, Any]:
+    """The report without per-request lists (those are stored per step already)."""
+    providers = []
+    for provider in report["providers"]:
+        steps = [{k: v for k, v in s.items() if k != "requests"} for s in provider["steps"]]
+        providers.append({**provider, "steps": steps})
+    return {**report, "providers": providers}
+
+
+bench_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+bench_app.command("bench")(bench)

@@ -1,0 +1,203 @@
+"""Results from the store: a pure function of the stored exchanges of a run.
+
+Nothing here talks to a provider: analysing a run twice gives the same figures, and a
+report can be redrawn at any time from the SQLite file alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from parity.accuracy import probe as accuracy
+from parity.accuracy.suites import get_suite
+from parity.bench import probe as speed
+from parity.conformance.base import Check, CheckInput, PlanContext, Status
+from parity.conformance.registry import selected_checks
+from parity.core.config import Provider
+from parity.core.exchange import Exchange
+from parity.core.plan import RunOptions
+from parity.core.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProviderResult:
+    """Everything a run found about one provider."""
+
+    name: str
+    reference: bool
+    reachable: bool | None
+    detail: str | None
+    price_input: float | None
+    price_output: float | None
+    blended_price: float | None
+    requests: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    speed: dict[str, Any] | None = None
+    accuracy: dict[str, Any] | None = None
+    conformance: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """'reference', 'unreachable', 'no data' or the accuracy verdict vs the reference."""
+        if self.reachable is False:
+            return "unreachable"
+        if self.reference:
+            return "reference"
+        if not self.accuracy or self.accuracy.get("accuracy") is None:
+            return "no data"
+        vs = self.accuracy.get("vs_reference")
+        return str(vs["verdict"]) if vs else "no reference"
+
+    def conformance_counts(self) -> tuple[int, int]:
+        """(passed, judged): checks that passed, out of those that were not n/a."""
+        judged = [c for c in self.conformance if c["status"] != Status.NOT_APPLICABLE]
+        return sum(c["status"] == Status.PASS for c in judged), len(judged)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the derived verdict."""
+        data = asdict(self)
+        data["verdict"] = self.verdict
+        passed, judged = self.conformance_counts()
+        data["conformance_passed"] = passed
+        data["conformance_judged"] = judged
+        return data
+
+
+def analyse_run(store: Store, run_id: str, options: RunOptions) -> list[ProviderResult]:
+    """Compute every provider's results from the stored exchanges and save them as results."""
+    configs = store.providers(run_id)
+    by_provider: dict[str, dict[str, Exchange]] = defaultdict(dict)
+    for item in store.exchanges(run_id):
+        by_provider[item.provider][item.key] = item.exchange
+    providers = {c["name"]: _provider(c) for c in configs}
+    reference = next((p for p in providers.values() if p.reference), None)
+    reference_exchanges = by_provider.get(reference.name) if reference else None
+    suite = get_suite(options.suite)
+    reference_scores = accuracy.scores(suite, reference_exchanges) if reference_exchanges else None
+
+    results = []
+    for config in configs:
+        provider = providers[config["name"]]
+        exchanges = by_provider.get(provider.name, {})
+        result = ProviderResult(
+            name=provider.name,
+            reference=provider.reference,
+            reachable=config.get("reachable"),
+            detail=config.get("detail"),
+            price_input=provider.price_input,
+            price_output=provider.price_output,
+            blended_price=provider.blended_price(),
+        )
+        _accounting(result, provider, exchanges)
+        if exchanges:
+            speed_x = [
+                x for k, x in exchanges.items() if k.startswith("speed/") and k != "speed/warmup"
+            ]
+            if speed_x:
+                result.speed = speed.analyse(speed_x)
+            accuracy_x = {k: x for k, x in exchanges.items() if k.startswith("accuracy/")}
+            if accuracy_x:
+                errors = sum(not x.ok for x in accuracy_x.values())
+                ref = None if provider.reference else reference_scores
+                result.accuracy = accuracy.analyse(
+                    accuracy.scores(suite, accuracy_x), ref, errors, options.margin
+                )
+                result.accuracy["suite"] = suite.name
+                result.accuracy["repeats"] = options.repeats
+            if options.conformance:
+                result.conformance = conformance_rows(
+                    provider, exchanges, reference, reference_exchanges, options
+                )
+        results.append(result)
+        store.put_result(run_id, provider.name, "summary", "provider", result.to_dict())
+    return results
+
+
+def _provider(config: dict[str, Any]) -> Provider:
+    fields = {k: v for k, v in config.items() if k not in ("reachable", "detail", "headers")}
+    return Provider.model_validate(fields)
+
+
+def stored_providers(store: Store, run_id: str) -> list[Provider]:
+    """A run's providers as recorded in the store (header values hidden, no keys)."""
+    return [_provider(c) for c in store.providers(run_id)]
+
+
+def _accounting(result: ProviderResult, provider: Provider, exchanges: dict[str, Exchange]) -> None:
+    result.requests = len(exchanges)
+    for x in exchanges.values():
+        if x.error:
+            result.errors[x.error.value] = result.errors.get(x.error.value, 0) + 1
+        result.prompt_tokens += x.prompt_tokens() or 0
+        result.completion_tokens += x.completion_tokens() or 0
+    result.cost_usd = provider.cost_usd(result.prompt_tokens, result.completion_tokens)
+
+
+def conformance_rows(
+    provider: Provider,
+    exchanges: Mapping[str, Exchange],
+    reference: Provider | None,
+    reference_exchanges: Mapping[str, Exchange] | None,
+    options: RunOptions,
+) -> list[dict[str, Any]]:
+    """Judge every selected conformance check for `provider`: one JSON-ready row per check
+    (id, family, checks, required, status, figure, bar, cost, evidence)."""
+    out = []
+    for check in selected_checks(options.checks):
+        planned = check.plan(PlanContext(provider, options.tries))
+        keys = [r.key for r in planned]
+        mine = {k: exchanges[k] for k in keys if k in exchanges}
+        if len(mine) < len(keys):
+            out.append(_row(check, "n/a", "not run (incomplete)", "-", [], len(keys)))
+            continue
+        ref = None
+        if (
+            reference is not None
+            and reference_exchanges is not None
+            and reference.name != provider.name
+        ):
+            ref_keys = [r.key for r in check.plan(PlanContext(reference, options.tries))]
+            ref = {k: reference_exchanges[k] for k in ref_keys if k in reference_exchanges}
+        if check.needs_reference and ref is None and not provider.reference:
+            out.append(
+                _row(check, "n/a", "needs a reference provider: none in this run", "-", [], 0)
+            )
+            continue
+        try:
+            res = check.judge(CheckInput(provider, mine, ref, options.tries))
+        except Exception as exc:  # a judge must never sink the whole report
+            log.exception("check %s failed to judge %s", check.id, provider.name)
+            out.append(_row(check, "error", f"judge crashed: {exc!r}"[:200], "-", [], len(keys)))
+            continue
+        out.append(_row(check, res.status, res.figure, res.bar, res.evidence, len(keys)))
+    return out
+
+
+def _row(
+    check: Check,
+    status: str,
+    figure: str,
+    bar: str,
+    evidence: list[dict[str, Any]],
+    cost: int,
+) -> dict[str, Any]:
+    return {
+        "id": check.id,
+        "family": check.family,
+        "checks": check.checks,
+        "required": check.required,
+        "status": str(status),
+        "figure": figure,
+        "bar": bar,
+        "cost": cost,
+        "evidence": evidence,
+    }

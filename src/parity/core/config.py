@@ -1,0 +1,151 @@
+"""The providers file: which endpoints to measure, what they charge, which is the reference.
+
+A providers file is TOML with one `[[provider]]` table per endpoint. Loading validates it
+with pydantic and turns any problem into a single-line `ConfigError` naming the file, the
+key and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from parity.core.errors import ConfigError
+
+
+class Provider(BaseModel):
+    """One OpenAI-compatible endpoint serving the model under test."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
+    base_url: str
+    model: str = Field(min_length=1)
+    api_key_env: str | None = None
+    price_input: float | None = Field(default=None, ge=0, description="$ per 1M input tokens")
+    price_output: float | None = Field(default=None, ge=0, description="$ per 1M output tokens")
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    max_concurrency: int = Field(default=4, ge=1, le=1024)
+    timeout_s: float = Field(default=120.0, gt=0)
+    context_window: int | None = Field(default=None, ge=16, description="advertised, in tokens")
+    reference: bool = False
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("headers")
+    @classmethod
+    def _no_auth_header(cls, value: dict[str, str]) -> dict[str, str]:
+        if any(key.lower() == "authorization" for key in value):
+            raise ValueError("put the key in an environment variable and name it in api_key_env")
+        return value
+
+    def api_key(self) -> str | None:
+        """The API key from the environment variable named by `api_key_env`, if set."""
+        if not self.api_key_env:
+            return None
+        return os.environ.get(self.api_key_env) or None
+
+    def blended_price(self) -> float | None:
+        """(3 x input price + 1 x output price) / 4, in $ per 1M tokens."""
+        if self.price_input is None or self.price_output is None:
+            return None
+        return (3 * self.price_input + self.price_output) / 4
+
+    def cost_usd(self, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """What the given token counts cost at this provider's list prices."""
+        if self.price_input is None or self.price_output is None:
+            return None
+        return (prompt_tokens * self.price_input + completion_tokens * self.price_output) / 1e6
+
+    def public_dict(self) -> dict[str, Any]:
+        """The provider's settings with header values hidden: safe for the store and reports."""
+        data = self.model_dump()
+        data["headers"] = {key: "<hidden>" for key in self.headers}
+        return data
+
+
+class ProvidersFile(BaseModel):
+    """A validated providers file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: list[Provider] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names_one_reference(self) -> ProvidersFile:
+        names = [p.name for p in self.provider]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"provider names must be unique, repeated: {', '.join(duplicates)}")
+        if sum(p.reference for p in self.provider) > 1:
+            raise ValueError("at most one provider may have reference = true")
+        return self
+
+    @property
+    def providers(self) -> list[Provider]:
+        """The providers in file order."""
+        return self.provider
+
+    def reference(self) -> Provider | None:
+        """The provider marked `reference = true`, if any."""
+        return next((p for p in self.provider if p.reference), None)
+
+
+def parse_providers(data: dict[str, Any], source: str) -> ProvidersFile:
+    """Validate already-parsed providers data; errors name `source`, the key and the problem."""
+    try:
+        return ProvidersFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc, data)}") from None
+
+
+def load_providers(path: Path) -> ProvidersFile:
+    """Read and validate a providers file, or raise one-line `ConfigError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return parse_providers(data, str(path))
+
+
+def _describe(exc: ValidationError, data: dict[str, Any]) -> str:
+    """First validation problem as `key: problem`, with the provider's name where known."""
+    error = exc.errors()[0]
+    loc = list(error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    where = ""
+    if len(loc) >= 2 and loc[0] == "provider" and isinstance(loc[1], int):
+        index = loc[1]
+        providers = data.get("provider")
+        name = None
+        if isinstance(providers, list) and index < len(providers):
+            entry = providers[index]
+            if isinstance(entry, dict):
+                name = entry.get("name")
+        where = f"[[provider]] #{index + 1}" + (f" ({name})" if name else "")
+        loc = loc[2:]
+    key = ".".join(str(part) for part in loc)
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    if error["type"] == "missing":
+        message = "required key is missing"
+    parts = [part for part in (where, key) if part]
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{': '.join(parts) + ': ' if parts else ''}{message}{suffix}"
