@@ -1,4 +1,14 @@
-"""Errors a user can act on: each renders as one line, never a traceback."""
+"""Every error a user can act on, in one hierarchy; each renders as one line, never a
+traceback, and exits with its `exit_code`:
+
+    ParityError            (2)  anything parity reports as one line
+    ├── ConfigError        (2)  a providers file, suite, option or store path is wrong
+    ├── FleetError         (2)  the local fleet cannot be started, found or stopped
+    └── RunInterrupted   (130)  Ctrl-C or SIGTERM stopped a run; what it measured is stored
+
+Library code raises these (never `typer.Exit`, never a bare KeyError/ValueError for a
+user's mistake); the CLI's entry point turns them into the line and the exit code.
+"""
 
 
 class ParityError(Exception):
@@ -8,8 +18,14 @@ class ParityError(Exception):
 
 
 class ConfigError(ParityError):
-    """The providers file or a command-line option is wrong."""
+    """The providers file, a suite, a command-line option or a store path is wrong."""
 
 
 class FleetError(ParityError):
     """The local provider fleet cannot be started, found or stopped."""
+
+
+class RunInterrupted(ParityError):
+    """A run was stopped by Ctrl-C or SIGTERM; what it measured is stored. Exit code 130."""
+
+    exit_code = 130

@@ -1,0 +1,112 @@
+"""What every command shares: the consoles, the shared options, report writing, exit codes.
+
+Typer lives only in `parity.cli`; the library below raises `ParityError`s, which the entry
+point (`cli.main.main`) prints as one line.
+
+Exit codes: 0 ok; 1 a finding (a provider degraded, different or unreachable, a required
+check failed, a regression, a matrix that does not hold); 2 bad input (usage, providers
+file, store); 130 interrupted (Ctrl-C or SIGTERM; the run is stored and resumable).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+__all__ = [
+    "CsvOut",
+    "DbOption",
+    "HtmlOut",
+    "JsonOut",
+    "JunitOut",
+    "MarkdownOut",
+    "console",
+    "err",
+    "exit_with",
+    "out",
+    "write_reports",
+]
+
+WIDE = 200
+"""Width of piped or captured output, which has none of its own (rich would take 80)."""
+
+
+def console(stderr: bool = False) -> Console:
+    """A console on stdout (or stderr); WIDE columns when the stream is not a terminal and
+    COLUMNS is unset, so tables are not squeezed in logs and captures."""
+    stream = sys.stderr if stderr else sys.stdout
+    wide = not stream.isatty() and "COLUMNS" not in os.environ
+    return Console(stderr=stderr, width=WIDE if wide else None)
+
+
+out = console()
+"""Results: tables, leaderboards, paths written."""
+err = console(stderr=True)
+"""Progress and announcements, so stdout carries only results."""
+
+
+def exit_with(code: int) -> None:
+    """End the command with exit code `code` (0: nothing found; see the module docstring)."""
+    raise typer.Exit(code)
+
+
+DbOption = Annotated[Path, typer.Option("--db", help="SQLite store (created if missing).")]
+JsonOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--json", help="Write the report model here (JSON: every figure, CI and verdict)."
+    ),
+]
+CsvOut = Annotated[
+    Path | None, typer.Option("--csv", help="Write one CSV row per provider x metric here.")
+]
+JunitOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--junit", help="Write JUnit XML here: a test suite per provider, a test per check."
+    ),
+]
+HtmlOut = Annotated[
+    Path | None,
+    typer.Option("--html", help="Write the self-contained HTML report (works offline) here."),
+]
+MarkdownOut = Annotated[
+    Path | None,
+    typer.Option("--markdown", help="Write a Markdown summary (for a PR comment) here."),
+]
+
+
+def write_reports(
+    db: Path,
+    run_id: str,
+    *,
+    json_path: Path | None = None,
+    csv_path: Path | None = None,
+    junit_path: Path | None = None,
+    html_path: Path | None = None,
+    markdown_path: Path | None = None,
+    eval_: bool = False,
+) -> None:
+    """Write the run's report model in each format given a path (nothing when none is)."""
+    if not any((json_path, csv_path, junit_path, markdown_path, html_path)):
+        return
+    from parity.core.store import Store
+    from parity.report.data import report_data
+    from parity.report.exports import eval_json, to_json, write_exports
+    from parity.report.history import history_series
+    from parity.report.html import write_html
+
+    with Store(db) as store:
+        data = report_data(store, run_id)
+        series = history_series(store) if html_path is not None else None
+    write_exports(data, {"csv": csv_path, "junit": junit_path, "markdown": markdown_path})
+    if html_path is not None:
+        write_html(html_path, data, series)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(to_json(eval_json(data) if eval_ else data), encoding="utf-8")
