@@ -10,8 +10,8 @@ What it does:
    more llama.cpp server on an F16 copy of the shipped Q4_1 weights (every quantized tensor
    dequantized to F16: the same numbers up to F16 rounding, ~5e-4 relative, served by other
    kernels: F16 matmuls instead of Q4_1 x Q8_1 dot products). From each server it draws ONE
-   pool with exactly the requests `parity equiv` sends (`equiv_cli.sample_requests`,
-   `equiv_cli.logprob_requests`: temperature 1, a fresh random seed per request, so no two
+   pool with exactly the requests `parity equiv` sends (`protocol.sample_requests`,
+   `protocol.logprob_requests`: temperature 1, a fresh random seed per request, so no two
    requests share a seed) and max_tokens 12: `--samples` samples per prompt and `--repeats`
    logprob passes, each server its own number (`--samples`: the reference 32 per
    prompt, reference-b and compressed-mild 24, the F16 copy 16, the rest 8: the variants
@@ -73,15 +73,11 @@ from typing import Any
 import httpx
 import numpy as np
 
-from parity.cli.equiv import (
-    EquivSettings,
-    first_token_table,
-    logprob_requests,
-    sample_requests,
-)
 from parity.core.client import ProviderClient
 from parity.core.config import Provider, load_providers
 from parity.equivalence.prompts import prompt_digest, prompts
+from parity.equivalence.protocol import first_token_table, logprob_requests, sample_requests
+from parity.equivalence.recording import EquivSettings
 from parity.equivalence.statistics import (
     LOGPROB_METHOD,
     LOGPROB_STRICT_METHOD,

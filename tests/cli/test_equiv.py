@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import parity.cli.equiv as equiv_cli
-from parity.cli.equiv import Recording, equiv_app
+import parity.equivalence.protocol as equiv_protocol
+from parity.cli.equiv import equiv_app
 from parity.core.errors import ConfigError
 from parity.core.store import Store
+from parity.equivalence.recording import FORMAT, Recording
 from tests.scripted_server import Handler, Reply, Request, ScriptedServer, completion
 
 ANSWERS = ["Paris is the capital.", "The capital is Paris.", "Paris!", "It is Paris, of course."]
@@ -73,7 +74,7 @@ def server() -> Iterator[ScriptedServer]:
 @pytest.fixture(autouse=True)
 def counted_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
     counter = itertools.count(1000)
-    monkeypatch.setattr(equiv_cli, "_seed", lambda: next(counter))
+    monkeypatch.setattr(equiv_protocol, "request_seed", lambda: next(counter))
 
 
 def providers_file(
@@ -129,7 +130,7 @@ def test_record_then_test_round_trip(tmp_path: Path, server: ScriptedServer) -> 
     )
     out = record(tmp_path, providers)
     data = json.loads(gzip.decompress(out.read_bytes()))
-    assert data["format"] == equiv_cli.FORMAT and data["parity_version"]
+    assert data["format"] == FORMAT and data["parity_version"]
     assert data["settings"]["model"] == "scripted-model"
     assert data["settings"]["max_tokens"] == 12 and data["settings"]["temperature"] == 1.0
     assert len(data["prompts"]) == 8 and all(len(v) == 8 for v in data["samples"].values())
