@@ -5,21 +5,31 @@ and, optionally, a short history of earlier runs. The page loads nothing: CSS is
 charts are inline SVG drawn in Python (`parity.report.svg`), and there is no script at
 all (a failing conformance cell opens its evidence with a plain `#fragment` link and the
 CSS `:target` rule). A Content-Security-Policy forbids every network load and every
-script, and every string from the data is escaped: provider names and model outputs are
-untrusted.
+script.
+
+The markup is in jinja2 templates (`parity/report/templates`): `base.html.j2` is the page,
+`sections/*.html.j2` hold one section each, `macros.html.j2` the pieces they share and
+`report.css` the stylesheet. This module only prepares their view: plain data (sorted,
+formatted strings) and the charts' SVG. The templates are rendered with autoescape on, so
+every string from the data is escaped (provider names and model outputs are untrusted);
+the only markup let through as it is is the charts' SVG, drawn by `parity.report.svg`,
+which escapes every label it draws.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import jinja2
+from markupsafe import Markup
+
 from parity.report import svg
-from parity.report.svg import esc
 
 STATUSES = ("faithful", "degraded", "suspicious", "reference", "unreachable")
 STATUS_COLOR = {
@@ -44,6 +54,10 @@ SEGMENT_COLORS = ("#0969da", "#8250df", "#bf8700", "#57606a")
 MAX_EVIDENCE = 3
 
 
+View = dict[str, Any]
+"""What a template reads: plain values under names the templates use (`row.name`)."""
+
+
 def render_html(data: dict[str, Any], history: list[dict[str, Any]] | None = None) -> str:
     """The whole report as one HTML document (a string).
 
@@ -65,31 +79,8 @@ def render_html(data: dict[str, Any], history: list[dict[str, Any]] | None = Non
 
     Sections whose data is missing are left out; nothing is fetched when the page opens.
     """
-    report = _Report(data)
-    body = [
-        _header(report),
-        _verdicts(report),
-        _leaderboard(report),
-        _speed_price(report),
-        _distributions(report),
-        _accuracy(report),
-        _conformance(report),
-        _cost(report),
-        _history(report, history or []),
-        _footer(report),
-    ]
-    title = f"parity report · {report.run.get('id', '')}"
-    return (
-        "<!doctype html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\';'
-        " style-src 'unsafe-inline'\">\n"
-        '<meta name="color-scheme" content="light">\n'
-        f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-        '<main class="page">\n' + "\n".join(part for part in body if part) + "\n</main>\n"
-        "</body>\n</html>\n"
-    )
+    page = _view(_Report(data), history or [])
+    return _environment().get_template("base.html.j2").render(page=page)
 
 
 def write_html(
@@ -98,6 +89,49 @@ def write_html(
     """Write `render_html(data, history)` to `path` (UTF-8), creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(data, history), encoding="utf-8")
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    """The templates, shipped inside the package; every printed value is escaped, and a
+    name a template does not know is an error, not an empty string."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("parity.report", "templates"),
+        autoescape=jinja2.select_autoescape(("html", "html.j2"), default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.globals["status_class"] = _status_class
+    return env
+
+
+def _status_class(status: str) -> str:
+    """The CSS class suffix of a verdict: its name, or `other` for an unknown one."""
+    return status if status in STATUSES else "other"
+
+
+def _svg(chart: str) -> Markup:
+    """A chart drawn by `parity.report.svg` (trusted markup: it escapes every label)."""
+    return Markup(chart)
+
+
+def _view(r: _Report, history: list[dict[str, Any]]) -> View:
+    """Everything the page shows; a section whose view is None is left out."""
+    return {
+        "title": f"parity report · {r.run.get('id', '')}",
+        "header": _header(r),
+        "verdicts": _verdicts(r),
+        "leaderboard": _leaderboard(r),
+        "price": _speed_price(r),
+        "speed": _distributions(r),
+        "accuracy": _accuracy(r),
+        "conformance": _conformance(r),
+        "cost": _cost_eval(r) if r.kind == "eval" else _cost_run(r),
+        "history": _history(history),
+        "footer": _footer(r),
+    }
 
 
 # ---------------------------------------------------------------------------------------
@@ -190,36 +224,36 @@ def _fmt_pct(v: float) -> str:
     return f"{v * 100:.1f}%"
 
 
-def _fmt_ci(est: dict[str, Any] | None) -> str:
+def _estimate_text(est: dict[str, Any] | None) -> View | None:
+    """An accuracy estimate as text: value, low and high of its 95% CI."""
     if est is None:
-        return "—"
-    return (
-        f'{_fmt_pct(est["value"])} <span class="ci">[{est["low"] * 100:.1f}–'
-        f"{est['high'] * 100:.1f}]</span>"
-    )
+        return None
+    return {
+        "value": _fmt_pct(est["value"]),
+        "low": f"{est['low'] * 100:.1f}",
+        "high": f"{est['high'] * 100:.1f}",
+    }
 
 
-def _fmt_delta(vs: dict[str, Any] | None) -> str:
+def _vs_text(vs: dict[str, Any] | None) -> View | None:
+    """A comparison with the reference as text: the difference and its CI in points, the
+    test's verdict and its p-value (or pairs, for a confidence sequence)."""
     if vs is None:
-        return "—"
-    diff = _minus(f"{vs['diff'] * 100:+.1f}")
-    low, high = _minus(f"{vs['low'] * 100:+.1f}"), _minus(f"{vs['high'] * 100:+.1f}")
-    return f'{diff} pts <span class="ci">[{low}, {high}]</span>'
-
-
-def _test(vs: dict[str, Any] | None) -> str:
-    """The comparison's verdict and p-value (or pairs, for a confidence sequence)."""
-    if vs is None:
-        return ""
+        return None
     p = _num(vs.get("p_value"))
     if p is not None:
-        detail = "p &lt; 0.001" if p < 0.001 else f"p = {p:.3f}"
+        detail = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
     elif vs.get("n_pairs"):
         detail = f"{_fmt_int(vs['n_pairs'])} pairs"
     else:
         detail = ""
-    verdict = esc(vs.get("verdict") or "")
-    return f'<span class="sub">{verdict}{" · " + detail if detail else ""}</span>'
+    return {
+        "diff": _minus(f"{vs['diff'] * 100:+.1f}"),
+        "low": _minus(f"{vs['low'] * 100:+.1f}"),
+        "high": _minus(f"{vs['high'] * 100:+.1f}"),
+        "verdict": str(vs.get("verdict") or ""),
+        "detail": detail,
+    }
 
 
 def _fmt_price(v: Any) -> str:
@@ -250,82 +284,40 @@ def _fmt_when(ts: Any) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(n))
 
 
-def _pill(status: str) -> str:
-    cls = status if status in STATUSES else "other"
-    return f'<span class="pill s-{cls}">{esc(status)}</span>'
-
-
-def _section(ident: str, title: str, lede: str, *content: str) -> str:
-    intro = f'<p class="lede">{lede}</p>' if lede else ""
-    return (
-        f'<section id="{ident}" class="card">\n<h2>{esc(title)}</h2>\n{intro}\n'
-        + "\n".join(c for c in content if c)
-        + "\n</section>"
-    )
-
-
-def _figure(chart: str, caption: str = "") -> str:
-    cap = f"<figcaption>{caption}</figcaption>" if caption else ""
-    return f'<figure class="fig">\n<div class="fig-box">{chart}</div>\n{cap}</figure>'
-
-
-def _legend(statuses: Iterable[str]) -> str:
-    seen = [s for s in STATUSES if s in set(statuses)]
-    items = "".join(f'<li><i class="sw s-{s}"></i>{esc(s)}</li>' for s in seen)
-    return f'<ul class="legend">{items}</ul>' if items else ""
-
-
-def _table(head: Sequence[str], rows: Sequence[str], cls: str = "") -> str:
-    th = "".join(f"<th{_cls(h)}>{_label(h)}</th>" for h in head)
-    return (
-        f'<div class="table-wrap"><table class="{cls}"><thead><tr>{th}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
-    )
-
-
-def _cls(head: str) -> str:
-    return ' class="num"' if head.startswith("#") else ""
-
-
-def _label(head: str) -> str:
-    return head.lstrip("#")
+def _who(p: dict[str, Any]) -> View:
+    """What a provider's first cell shows: its name, tagged when it is the reference."""
+    return {"name": str(p.get("name")), "reference": bool(p.get("reference"))}
 
 
 # ---------------------------------------------------------------------------------------
-# Sections.
+# Sections: each builds the view its template (templates/sections/) reads.
 
 
-def _header(r: _Report) -> str:
+def _header(r: _Report) -> View:
     run = r.run
     opts = run.get("options") or {}
-    bits = []
-    if opts.get("suite"):
-        suite = f"suite <b>{esc(opts['suite'])}</b>"
-        if opts.get("repeats"):
-            suite += f" × {esc(opts['repeats'])}"
-        bits.append(suite)
+    facts = []
     if r.kind == "eval":
-        bits.append("adaptive design" if opts.get("adaptive") else "fixed design")
+        facts.append("adaptive design" if opts.get("adaptive") else "fixed design")
     created, finished = _num(run.get("created_at")), _num(run.get("finished_at"))
     if created is not None:
-        bits.append(esc(_fmt_when(created)))
+        facts.append(_fmt_when(created))
     if created is not None and finished is not None and finished >= created:
         minutes, seconds = divmod(round(finished - created), 60)
-        bits.append(f"{minutes} min {seconds} s" if minutes else f"{seconds} s")
+        facts.append(f"{minutes} min {seconds} s" if minutes else f"{seconds} s")
     if run.get("exchanges") is not None:
-        bits.append(f"{_fmt_int(run['exchanges'])} exchanges")
+        facts.append(f"{_fmt_int(run['exchanges'])} exchanges")
     status = str(run.get("status") or "")
-    if status and status != "finished":
-        bits.append(f'<span class="warn">{esc(status)}</span>')
-    kind = "accuracy eval" if r.kind == "eval" else "provider audit"
-    return (
-        '<header class="top">\n'
-        f'<p class="eyebrow">parity · {esc(kind)}</p>\n'
-        f"<h1>{esc(_headline(r))}</h1>\n"
-        f'<p class="meta">run <code>{esc(run.get("id", "?"))}</code> · '
-        + " · ".join(bits)
-        + "</p>\n</header>"
-    )
+    suite = opts.get("suite")
+    return {
+        "kind": "accuracy eval" if r.kind == "eval" else "provider audit",
+        "headline": _headline(r),
+        "run_id": str(run.get("id", "?")),
+        "suite": str(suite) if suite else None,
+        "repeats": str(opts["repeats"]) if suite and opts.get("repeats") else None,
+        "facts": facts,
+        "warning": status if status and status != "finished" else None,
+    }
 
 
 def _headline(r: _Report) -> str:
@@ -334,126 +326,81 @@ def _headline(r: _Report) -> str:
     return providers + (", measured against a reference" if r.reference() else "")
 
 
-def _verdicts(r: _Report) -> str:
+def _verdicts(r: _Report) -> View | None:
     if not r.summary:
-        return ""
+        return None
     counts = {s: sum(1 for line in r.summary if line.get("status") == s) for s in STATUSES}
-    tally = " ".join(
-        f'<span class="tally-item s-{s}"><b>{counts[s]}</b> {esc(s)}</span>'
-        for s in ("faithful", "degraded", "suspicious", "unreachable")
-        if counts[s]
-    )
-    items = []
-    for line in r.summary:
-        status = str(line.get("status"))
-        cls = status if status in STATUSES else "other"
-        items.append(
-            f'<li class="verdict v-{cls}">{_pill(status)}'
-            f'<span class="vname">{esc(line.get("name"))}</span>'
-            f'<span class="why">{esc(line.get("why") or "—")}</span></li>'
-        )
     used = {str(line.get("status")) for line in r.summary}
-    key = "".join(f"<li>{_pill(s)} {esc(STATUS_MEANING[s])}</li>" for s in STATUSES if s in used)
-    return (
-        '<section id="verdicts" class="card verdicts">\n<h2>Verdict</h2>\n'
-        f'<p class="tally">{tally}</p>\n<ul class="verdict-list">{"".join(items)}</ul>\n'
-        f'<details class="key"><summary>What the verdicts mean</summary><ul>{key}</ul>'
-        "</details>\n</section>"
-    )
+    return {
+        "tally": [
+            (s, counts[s])
+            for s in ("faithful", "degraded", "suspicious", "unreachable")
+            if counts[s]
+        ],
+        "lines": [
+            {
+                "status": str(line.get("status")),
+                "name": str(line.get("name")),
+                "why": str(line.get("why") or "—"),
+            }
+            for line in r.summary
+        ],
+        "key": [(s, STATUS_MEANING[s]) for s in STATUSES if s in used],
+    }
 
 
-def _name_cell(p: dict[str, Any]) -> str:
-    ref = ' <span class="tag">ref</span>' if p.get("reference") else ""
-    return f'<th scope="row" class="pname">{esc(p.get("name"))}{ref}</th>'
-
-
-def _leaderboard(r: _Report) -> str:
+def _leaderboard(r: _Report) -> View | None:
     if not r.providers:
-        return ""
+        return None
     if r.kind == "eval":
         return _leaderboard_eval(r)
     rows = []
     for p in r.providers:
         status = r.status.get(str(p.get("name")), "other")
-        if status == "unreachable":
-            rows.append(
-                f"<tr>{_name_cell(p)}<td>{_pill(status)}</td>"
-                + '<td class="num">—</td>' * 5
-                + f'<td class="num">{_fmt_price(p.get("blended_price"))}</td>'
-                '<td class="num">—</td></tr>'
-            )
-            continue
-        vs = _vs(p)
-        passed, judged = p.get("conformance_passed"), p.get("conformance_judged")
-        conform = "—"
-        if judged:
-            bad = " bad" if passed is not None and passed < judged else ""
-            conform = f'<span class="conf{bad}">{esc(passed)}/{esc(judged)}</span>'
-        rows.append(
-            f"<tr>{_name_cell(p)}<td>{_pill(status)}</td>"
-            f'<td class="num">{_fmt_ms(_speed(p, "ttft_ms"))}</td>'
-            f'<td class="num">{_fmt_rate(_speed(p, "output_tokens_per_s"))}</td>'
-            f'<td class="num">{_fmt_ci(_estimate(p))}</td>'
-            f'<td class="num">{_fmt_delta(vs)}{_test(vs)}</td>'
-            f'<td class="num">{conform}</td>'
-            f'<td class="num">{_fmt_price(p.get("blended_price"))}</td>'
-            f'<td class="num">{_fmt_usd(p.get("cost_usd"))}</td></tr>'
-        )
-    head = [
-        "provider",
-        "verdict",
-        "#TTFT p50",
-        "#tok/s p50",
-        "#accuracy [95% CI]",
-        "#Δ vs reference [95% CI]",
-        "#conformance",
-        "#$/1M blended",
-        "#run cost",
-    ]
-    lede = (
-        "TTFT and output speed are medians over streamed requests; accuracy is the share of "
-        "problems solved; Δ is the paired difference from the reference, with its test's "
-        "verdict and p-value. Blended price weighs input and output tokens 3:1."
-    )
-    return _section("leaderboard", "Leaderboard", lede, _table(head, rows, "board"))
+        row = {
+            **_who(p),
+            "status": status,
+            "unreachable": status == "unreachable",
+            "price": _fmt_price(p.get("blended_price")),
+        }
+        if status != "unreachable":
+            passed, judged = p.get("conformance_passed"), p.get("conformance_judged")
+            conformance = None
+            if judged:
+                bad = passed is not None and passed < judged
+                conformance = {"passed": str(passed), "judged": str(judged), "bad": bad}
+            row |= {
+                "ttft": _fmt_ms(_speed(p, "ttft_ms")),
+                "tok_s": _fmt_rate(_speed(p, "output_tokens_per_s")),
+                "estimate": _estimate_text(_estimate(p)),
+                "vs": _vs_text(_vs(p)),
+                "conformance": conformance,
+                "cost": _fmt_usd(p.get("cost_usd")),
+            }
+        rows.append(row)
+    return {"eval": False, "rows": rows}
 
 
-def _leaderboard_eval(r: _Report) -> str:
+def _leaderboard_eval(r: _Report) -> View:
     ks = sorted({int(k) for p in r.providers for k in (p.get("pass_at_k") or {})})
     rows = []
     for p in r.providers:
-        status = r.status.get(str(p.get("name")), "other")
-        vs = _vs(p)
-        samples = _fmt_int(p.get("samples"))
-        if p.get("fixed_design_samples"):
-            samples += f' <span class="ci">of {_fmt_int(p["fixed_design_samples"])}</span>'
-        passk = "".join(f'<td class="num">{_fmt_pass(p, k)}</td>' for k in ks)
+        fixed = p.get("fixed_design_samples")
         rows.append(
-            f"<tr>{_name_cell(p)}<td>{_pill(status)}</td>"
-            f'<td class="num">{_fmt_ci(_estimate(p))}</td>'
-            f'<td class="num">{_fmt_delta(vs)}{_test(vs)}</td>'
-            f'<td class="num">{samples}</td>'
-            f'<td class="num">{_fmt_int(p.get("tokens"))}</td>'
-            f'<td class="num">{_fmt_usd(p.get("cost_usd"))}</td>'
-            f"<td>{esc(p.get('stop_reason') or '—')}</td>{passk}</tr>"
+            {
+                **_who(p),
+                "status": r.status.get(str(p.get("name")), "other"),
+                "estimate": _estimate_text(_estimate(p)),
+                "vs": _vs_text(_vs(p)),
+                "samples": _fmt_int(p.get("samples")),
+                "fixed_samples": _fmt_int(fixed) if fixed else None,
+                "tokens": _fmt_int(p.get("tokens")),
+                "cost": _fmt_usd(p.get("cost_usd")),
+                "stopped": str(p.get("stop_reason") or "—"),
+                "pass_at_k": [_fmt_pass(p, k) for k in ks],
+            }
         )
-    head = [
-        "provider",
-        "verdict",
-        "#accuracy [95% CI]",
-        "#Δ vs reference [95% CI]",
-        "#samples",
-        "#tokens",
-        "#cost",
-        "stopped",
-        *[f"#pass@{k}" for k in ks],
-    ]
-    lede = (
-        "Accuracy is the share of problems solved with a 95% confidence interval; Δ is the "
-        "paired difference from the reference (an anytime-valid confidence sequence in the "
-        "adaptive design, which stops sampling a provider once its verdict is decided)."
-    )
-    return _section("leaderboard", "Leaderboard", lede, _table(head, rows, "board"))
+    return {"eval": True, "ks": ks, "rows": rows}
 
 
 def _fmt_pass(p: dict[str, Any], k: int) -> str:
@@ -469,24 +416,25 @@ def _accuracy_value(p: dict[str, Any]) -> float | None:
     return _num((_estimate(p) or {}).get("value"))
 
 
-def _speed_price(r: _Report) -> str:
+def _speed_price(r: _Report) -> View | None:
     price_axis = svg.Axis("blended price, $/1M tokens (3:1 in:out)", prefix="$", include_zero=True)
-    figures = []
+    charts: dict[str, Markup | None] = {}
     statuses: set[str] = set()
-    for chart_name, title, axis, value, caption in (
+    value: Callable[[dict[str, Any]], float | None]
+    for chart_name, title, axis, value, corner in (
         (
             "speed-price",
             "Output speed vs blended price",
             svg.Axis("output tokens/s (median)", include_zero=True),
             _output_speed,
-            "<b>Output speed</b> vs price",
+            "↖ faster and cheaper",
         ),
         (
             "accuracy-price",
             "Accuracy vs blended price",
             svg.Axis("accuracy", suffix="%", factor=100, domain=(0.0, 1.0)),
             _accuracy_value,
-            "<b>Accuracy</b> vs price: the same model should score the same everywhere",
+            "↖ better and cheaper",
         ),
     ):
         points = []
@@ -495,29 +443,25 @@ def _speed_price(r: _Report) -> str:
             if y is not None and price is not None:
                 points.append(svg.Point(str(p.get("name")), price, y, r.color(p)))
                 statuses.add(r.status.get(str(p.get("name")), ""))
-        if not points:
-            continue
-        desc = "; ".join(f"{pt.label}: {axis.fmt(pt.y, 0.01)} at ${pt.x:.3f}/1M" for pt in points)
-        corner = "↖ faster and cheaper" if chart_name == "speed-price" else "↖ better and cheaper"
-        chart = svg.scatter(chart_name, title, desc, points, price_axis, axis, corner=corner)
-        figures.append(_figure(chart, caption))
-    if not figures:
-        return ""
-    lede = (
-        "Each point is a provider, coloured by its verdict: up is better, left is cheaper. "
-        "A cheap, fast provider is only a bargain if it serves the model faithfully."
-    )
-    return _section(
-        "price",
-        "Speed, accuracy and price",
-        lede,
-        _legend(statuses),
-        '<div class="grid">' + "".join(figures) + "</div>",
-    )
+        charts[chart_name] = None
+        if points:
+            desc = "; ".join(
+                f"{pt.label}: {axis.fmt(pt.y, 0.01)} at ${pt.x:.3f}/1M" for pt in points
+            )
+            chart = svg.scatter(chart_name, title, desc, points, price_axis, axis, corner=corner)
+            charts[chart_name] = _svg(chart)
+    if not any(charts.values()):
+        return None
+    return {
+        "statuses": [s for s in STATUSES if s in statuses],
+        "speed_price": charts["speed-price"],
+        "accuracy_price": charts["accuracy-price"],
+    }
 
 
-def _distributions(r: _Report) -> str:
-    figures = []
+def _distributions(r: _Report) -> View | None:
+    charts: dict[str, Markup | None] = {}
+    fmt: Callable[[float | None], str]
     for metric, name, title, axis, fmt in (
         ("ttft_ms", "ttft", "Time to first token", svg.Axis("ms", include_zero=True), _fmt_ms),
         (
@@ -536,27 +480,21 @@ def _distributions(r: _Report) -> str:
                 med = _speed(p, metric)
                 note = f"p50 {fmt(med)}" if med is not None else ""
                 rows.append(svg.DistRow(str(p.get("name")), values, r.color(p), note))
+        charts[name] = None
         if rows:
             desc = "; ".join(
                 f"{row.label}: {len(row.values)} requests, median "
                 f"{fmt(svg.quantile(sorted(row.values), 0.5))}"
                 for row in rows
             )
-            chart = svg.distribution(name, f"{title} per provider", desc, rows, axis)
-            figures.append(_figure(chart, f"<b>{esc(title)}</b>, every request"))
-    if not figures:
-        return ""
-    lede = (
-        "Boxes span the middle half of the requests, the bold tick is the median, whiskers "
-        "reach the fastest and slowest, and every request is a dot."
-    )
-    return _section(
-        "speed", "Speed distributions", lede, '<div class="grid">' + "".join(figures) + "</div>"
-    )
+            charts[name] = _svg(svg.distribution(name, f"{title} per provider", desc, rows, axis))
+    if not any(charts.values()):
+        return None
+    return {"ttft": charts["ttft"], "output_speed": charts["output-speed"]}
 
 
-def _accuracy(r: _Report) -> str:
-    figures = []
+def _accuracy(r: _Report) -> View | None:
+    view: dict[str, Markup | None] = {"estimates": None, "vs_reference": None, "suite_scores": None}
     rows = []
     for p in r.providers:
         est = _estimate(p)
@@ -591,9 +529,7 @@ def _accuracy(r: _Report) -> str:
             svg.Axis("accuracy", suffix="%", factor=100, domain=(0.0, 1.0)),
             band=band,
         )
-        figures.append(
-            _figure(chart, "<b>Accuracy</b>, 95% CI; the shaded band is the reference's interval")
-        )
+        view["estimates"] = _svg(chart)
     diffs = []
     margin = None
     for p in r.providers:
@@ -636,25 +572,12 @@ def _accuracy(r: _Report) -> str:
             band=band,
             rule=0.0,
         )
-        figures.append(
-            _figure(
-                chart,
-                "<b>Δ vs reference</b>, 95% CI: an interval wholly left of the margin is "
-                "degraded, wholly inside it equivalent",
-            )
-        )
+        view["vs_reference"] = _svg(chart)
     boxes = []
     for p in r.providers:
         scores = [float(v) for v in (p.get("suite_scores_by_repeat") or []) if _num(v) is not None]
         if scores:
-            boxes.append(
-                svg.DistRow(
-                    str(p.get("name")),
-                    scores,
-                    r.color(p),
-                    f"{len(scores)} runs",
-                )
-            )
+            boxes.append(svg.DistRow(str(p.get("name")), scores, r.color(p), f"{len(scores)} runs"))
     if boxes:
         desc = "; ".join(
             f"{b.label}: {len(b.values)} repeats, median "
@@ -668,27 +591,14 @@ def _accuracy(r: _Report) -> str:
             boxes,
             svg.Axis("suite score", suffix="%", factor=100, domain=(0.0, 1.0)),
         )
-        figures.append(
-            _figure(
-                chart,
-                "<b>Whole-suite score across repeats</b>: each dot is the suite run once "
-                "(the spread one run alone would hide)",
-            )
-        )
-    if not figures:
-        return ""
-    return _section(
-        "accuracy",
-        "Accuracy",
-        "Same problems, same sampling settings, graded the same way at every provider.",
-        '<div class="grid">' + "".join(figures) + "</div>",
-    )
+        view["suite_scores"] = _svg(chart)
+    return view if any(view.values()) else None
 
 
-def _conformance(r: _Report) -> str:
+def _conformance(r: _Report) -> View | None:
     providers = [p for p in r.providers if p.get("conformance")]
     if not providers:
-        return ""
+        return None
     checks: dict[str, dict[str, Any]] = {}
     for p in providers:
         for c in p["conformance"]:
@@ -699,129 +609,83 @@ def _conformance(r: _Report) -> str:
         for c in (ref or {}).get("conformance") or []
         if c.get("status") in ("fail", "error")
     }
-    head = "".join(f'<th scope="col">{esc(p.get("name"))}</th>' for p in providers)
     rows = []
-    panels: list[str] = []
+    panels: list[View] = []
     shared_used = False
     for check_id, check in checks.items():
-        cells = []
+        cells: list[View | None] = []
         for p in providers:
             c = next((x for x in p["conformance"] if str(x.get("id")) == check_id), None)
             if c is None:
-                cells.append('<td class="c c-none">—</td>')
+                cells.append(None)
                 continue
             status = str(c.get("status"))
-            figure = str(c.get("figure") or "")
-            if status == "pass":
-                cells.append(f'<td class="c c-pass" title="{esc(figure)}">✓ pass</td>')
-            elif status in ("fail", "error"):
+            cell = {
+                "status": status,
+                "figure": str(c.get("figure") or ""),
+                "shared": False,
+                "evidence": None,  # the id of the evidence panel a failing cell opens
+            }
+            if status in ("fail", "error"):
                 ident = f"ev-{len(panels) + 1}"
                 shared = not p.get("reference") and check_id in ref_failed
                 shared_used |= shared
-                mark = "✗" if status == "fail" else "⚠"
-                star = "*" if shared else ""
-                cls = " shared" if shared else ""
-                cells.append(
-                    f'<td class="c c-{status}{cls}"><a class="open" href="#{ident}"'
-                    f' aria-controls="{ident}" title="{esc(figure)}">{mark} {status}{star}</a></td>'
-                )
+                cell |= {"shared": shared, "evidence": ident}
                 panels.append(_evidence(ident, p, c, shared))
-            else:
-                cells.append(f'<td class="c c-na" title="{esc(figure)}">{esc(status)}</td>')
-        rows.append(
-            f'<tr><th scope="row" class="check"><code>{esc(check_id)}</code>'
-            f'<span class="sub">{esc(check.get("checks") or "")}</span></th>{"".join(cells)}</tr>'
-        )
-    totals = "".join(
-        f'<td class="c c-total">{esc(p.get("conformance_passed", "?"))}/'
-        f"{esc(p.get('conformance_judged', '?'))}</td>"
-        for p in providers
-    )
-    rows.append(f'<tr class="total"><th scope="row">passed / judged</th>{totals}</tr>')
-    table = (
-        '<div class="table-wrap"><table class="matrix"><thead><tr><th scope="col">check</th>'
-        f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-    )
-    note = (
-        '<p class="note">* the reference fails this check too: it is the serving engine\'s, '
-        "not this provider's.</p>"
-        if shared_used
-        else ""
-    )
-    lede = (
-        "Does each provider behave like the API it claims to serve? Select a failing cell to "
-        "see the request, the response and the bar it missed."
-    )
-    hint = (
-        '<p class="hint">Select a failing cell above to show its evidence here.</p>'
-        if panels
-        else ""
-    )
-    return _section(
-        "conformance",
-        "Conformance",
-        lede,
-        table,
-        note,
-        '<div class="panels">' + hint + "".join(panels) + "</div>" if panels else "",
-    )
+            cells.append(cell)
+        rows.append({"check": check_id, "checks": str(check.get("checks") or ""), "cells": cells})
+    return {
+        "providers": [str(p.get("name")) for p in providers],
+        "rows": rows,
+        "totals": [
+            (str(p.get("conformance_passed", "?")), str(p.get("conformance_judged", "?")))
+            for p in providers
+        ],
+        "shared": shared_used,
+        "panels": panels,
+    }
 
 
-def _evidence(ident: str, p: dict[str, Any], c: dict[str, Any], shared: bool) -> str:
+def _evidence(ident: str, p: dict[str, Any], c: dict[str, Any], shared: bool) -> View:
     items = list(c.get("evidence") or [])
-    parts = [
-        f'<div class="evidence" id="{ident}" role="region"'
-        f' aria-label="evidence: {esc(p.get("name"))}, {esc(c.get("id"))}">',
-        '<div class="ev-head">'
-        f'<span class="pill s-degraded">{esc(c.get("status"))}</span>'
-        f" <b>{esc(p.get('name'))}</b> · <code>{esc(c.get('id'))}</code>"
-        f'<a class="close" href="#conformance" aria-label="close evidence">close ✕</a></div>',
-        '<dl class="ev-facts">'
-        f"<dt>checks</dt><dd>{esc(c.get('checks') or '—')}</dd>"
-        f"<dt>found</dt><dd><b>{esc(c.get('figure') or '—')}</b></dd>"
-        f"<dt>bar</dt><dd>{esc(c.get('bar') or '—')}</dd>"
-        + ("<dt>note</dt><dd>the reference fails this check too</dd>" if shared else "")
-        + "</dl>",
-    ]
-    for item in items[:MAX_EVIDENCE]:
-        parts.append(_evidence_item(item))
-    if len(items) > MAX_EVIDENCE:
-        parts.append(f'<p class="note">and {len(items) - MAX_EVIDENCE} more exchanges</p>')
-    if not items:
-        parts.append('<p class="note">no exchange recorded as evidence</p>')
-    parts.append("</div>")
-    return "".join(parts)
+    return {
+        "ident": ident,
+        "provider": str(p.get("name")),
+        "check": str(c.get("id")),
+        "status": str(c.get("status")),
+        "checks": str(c.get("checks") or "—"),
+        "figure": str(c.get("figure") or "—"),
+        "bar": str(c.get("bar") or "—"),
+        "shared": shared,
+        "exchanges": [_exchange(item) for item in items[:MAX_EVIDENCE]],
+        "more": max(0, len(items) - MAX_EVIDENCE),
+    }
 
 
 TEXT_FIELDS = ("text", "plain_text", "streamed_text", "error_detail")
 
 
-def _evidence_item(item: Any) -> str:
+def _exchange(item: Any) -> View:
+    """One exchange of evidence: its key, the request as pretty JSON, the response's texts
+    (clipped) and its other fields; or, for evidence that is not a dict, its text."""
     if not isinstance(item, dict):
-        return f'<pre class="resp">{esc(_clip_text(str(item), 800))}</pre>'
+        return {"plain": _clip_text(str(item), 800)}
     request = item.get("request")
-    req = (
-        f'<h5>request</h5><pre class="req">{esc(_pretty(request))}</pre>'
-        if request is not None
-        else ""
-    )
-    texts = "".join(
-        f'<h5>{esc(k.replace("_", " "))}</h5><pre class="resp">'
-        f"{esc(_clip_text(str(item[k]), 800))}</pre>"
-        for k in TEXT_FIELDS
-        if item.get(k) not in (None, "")
-    )
-    facts = "".join(
-        f"<dt>{esc(k)}</dt><dd>{esc(_short(v))}</dd>"
-        for k, v in item.items()
-        if k not in ("request", "key", *TEXT_FIELDS) and v is not None
-    )
-    response = texts + (f'<dl class="ev-facts">{facts}</dl>' if facts else "")
-    return (
-        f'<div class="ev-item"><p class="ev-key"><code>{esc(item.get("key") or "")}</code></p>'
-        f'<div class="ev-cols"><div>{req}</div><div><h5 class="resp-h">response</h5>'
-        f"{response or '<p class=note>no response recorded</p>'}</div></div></div>"
-    )
+    return {
+        "plain": None,
+        "key": str(item.get("key") or ""),
+        "request": _pretty(request) if request is not None else None,
+        "texts": [
+            (k.replace("_", " "), _clip_text(str(item[k]), 800))
+            for k in TEXT_FIELDS
+            if item.get(k) not in (None, "")
+        ],
+        "facts": [
+            (str(k), _short(v))
+            for k, v in item.items()
+            if k not in ("request", "key", *TEXT_FIELDS) and v is not None
+        ],
+    }
 
 
 def _truncate(value: Any) -> Any:
@@ -852,10 +716,6 @@ def _short(value: Any) -> str:
     return _clip_text(text, 200)
 
 
-def _cost(r: _Report) -> str:
-    return _cost_eval(r) if r.kind == "eval" else _cost_run(r)
-
-
 def _pillar_requests(p: dict[str, Any]) -> tuple[int | None, int | None, int | None]:
     total = _num(p.get("requests"))
     speed = _num((p.get("speed") or {}).get("requests"))
@@ -873,20 +733,15 @@ def _pillar_requests(p: dict[str, Any]) -> tuple[int | None, int | None, int | N
     )
 
 
-def _swatches(names: Sequence[str], first: int = 0) -> str:
-    """A legend of segment colours, from SEGMENT_COLORS[first] on."""
-    items = "".join(
-        f'<li><i class="sw" style="background:{SEGMENT_COLORS[(first + i) % len(SEGMENT_COLORS)]}">'
-        f"</i>{esc(k)}</li>"
-        for i, k in enumerate(names)
-    )
-    return f'<ul class="legend">{items}</ul>'
+def _swatches(names: Sequence[str], first: int = 0) -> list[tuple[str, str]]:
+    """A legend of segment colours, from SEGMENT_COLORS[first] on: (colour, name) pairs."""
+    return [(SEGMENT_COLORS[(first + i) % len(SEGMENT_COLORS)], k) for i, k in enumerate(names)]
 
 
-def _cost_run(r: _Report) -> str:
+def _cost_run(r: _Report) -> View | None:
     providers = [p for p in r.providers if _num(p.get("requests"))]
     if not providers:
-        return ""
+        return None
     pillars = [
         k
         for k in ("speed", "accuracy", "conformance")
@@ -902,26 +757,25 @@ def _cost_run(r: _Report) -> str:
         else:
             split = [None if v is None else float(v) for v in _pillar_requests(p)]
         errors = p.get("errors") or {}
-        err = ", ".join(f"{esc(k)} {esc(v)}" for k, v in errors.items()) or "0"
         price_in, price_out = _num(p.get("price_input")), _num(p.get("price_output"))
-        prices = (
-            f"{_fmt_price(price_in)} · {_fmt_price(price_out)}"
-            if price_in is not None and price_out is not None
-            else "—"
-        )
-        pillar_cells = "".join(
-            f'<td class="num">{_fmt_usd((by_pillar.get(k) or {}).get("cost_usd"))}</td>'
-            for k in pillars
-        )
         rows.append(
-            f"<tr>{_name_cell(p)}"
-            f'<td class="num">{_fmt_int(p.get("requests"))}</td>'
-            f'<td class="num">{" · ".join(_fmt_int(v) for v in split)}</td>'
-            f'<td class="num">{err}</td>'
-            f'<td class="num">{_fmt_int(p.get("prompt_tokens"))}</td>'
-            f'<td class="num">{_fmt_int(p.get("completion_tokens"))}</td>'
-            f'<td class="num">{prices}</td>{pillar_cells}'
-            f'<td class="num"><b>{_fmt_usd(p.get("cost_usd"))}</b></td></tr>'
+            {
+                **_who(p),
+                "requests": _fmt_int(p.get("requests")),
+                "split": " · ".join(_fmt_int(v) for v in split),
+                "errors": ", ".join(f"{k} {v}" for k, v in errors.items()) or "0",
+                "prompt_tokens": _fmt_int(p.get("prompt_tokens")),
+                "completion_tokens": _fmt_int(p.get("completion_tokens")),
+                "prices": (
+                    f"{_fmt_price(price_in)} · {_fmt_price(price_out)}"
+                    if price_in is not None and price_out is not None
+                    else "—"
+                ),
+                "pillar_costs": [
+                    _fmt_usd((by_pillar.get(k) or {}).get("cost_usd")) for k in pillars
+                ],
+                "cost": _fmt_usd(p.get("cost_usd")),
+            }
         )
         name = str(p.get("name"))
         prompt, completion = _num(p.get("prompt_tokens")), _num(p.get("completion_tokens"))
@@ -960,71 +814,57 @@ def _cost_run(r: _Report) -> str:
         else:
             segments = [svg.Segment(cost, SEGMENT_COLORS[0], "cost")]
         cost_bars.append(svg.BarRow(name, segments, _fmt_usd(cost)))
-    split_head = " · ".join(pillars or ["speed", "accuracy", "conformance + warm-up"])
-    head = [
-        "provider",
-        "#requests",
-        f"#{split_head}",
-        "#errors",
-        "#prompt tokens",
-        "#completion tokens",
-        "#$/1M in · out",
-        *[f"#{k} $" for k in pillars],
-        "#cost",
-    ]
     total = sum(_num(p.get("cost_usd")) or 0 for p in providers)
     requests = sum(_num(p.get("requests")) or 0 for p in providers)
-    lede = (
-        f"The run sent {_fmt_int(requests)} requests"
-        + (f" and cost {_fmt_usd(total)} in all" if cost_bars else "")
-        + ", billed from each provider's own usage figures at its listed prices."
-    )
-    figures = []
+    cost_chart = token_chart = None
     if cost_bars:
         desc = "; ".join(f"{b.label}: {b.note}" for b in cost_bars)
         chart = svg.bars(
             "cost", "What the run cost per provider", desc, cost_bars, svg.Axis("US $", prefix="$")
         )
-        legend = _swatches(pillars, 2) if pillars else _swatches(["input", "output"])
-        figures.append(
-            _figure(
-                chart,
-                "<b>Cost</b> per provider, by " + ("pillar" if pillars else "token kind") + legend,
-            )
-        )
+        cost_chart = _svg(chart)
     if token_bars:
         desc = "; ".join(f"{b.label}: {b.note} tokens" for b in token_bars)
         chart = svg.bars(
             "tokens", "Tokens billed per provider", desc, token_bars, svg.Axis("tokens")
         )
-        figures.append(
-            _figure(
-                chart,
-                "<b>Tokens</b> per provider, from its own usage figures"
-                + _swatches(["input (prompt)", "output (completion)"]),
-            )
-        )
-    grid = '<div class="grid">' + "".join(figures) + "</div>" if figures else ""
-    return _section("cost", "What the run cost", lede, grid, _table(head, rows, "costs"))
+        token_chart = _svg(chart)
+    return {
+        "eval": False,
+        "requests": _fmt_int(requests),
+        "total": _fmt_usd(total) if cost_bars else None,
+        "pillars": pillars,
+        "split_head": " · ".join(pillars or ["speed", "accuracy", "conformance + warm-up"]),
+        "cost_chart": cost_chart,
+        "cost_swatches": _swatches(pillars, 2) if pillars else _swatches(["input", "output"]),
+        "token_chart": token_chart,
+        "token_swatches": _swatches(["input (prompt)", "output (completion)"]),
+        "rows": rows,
+    }
 
 
-def _cost_eval(r: _Report) -> str:
+def _cost_eval(r: _Report) -> View | None:
     providers = [p for p in r.providers if _num(p.get("samples"))]
     if not providers:
-        return ""
+        return None
     rows = []
     bars = []
     for p in providers:
         tokens, fixed = _num(p.get("tokens")), _num(p.get("fixed_design_tokens"))
-        saved = f"{(1 - tokens / fixed) * 100:.0f}%" if tokens is not None and fixed else "—"
         rows.append(
-            f"<tr>{_name_cell(p)}"
-            f'<td class="num">{_fmt_int(p.get("samples"))}</td>'
-            f'<td class="num">{_fmt_int(p.get("fixed_design_samples"))}</td>'
-            f'<td class="num">{_fmt_int(tokens)}</td><td class="num">{_fmt_int(fixed)}</td>'
-            f'<td class="num">{saved}</td><td class="num">{_fmt_int(p.get("errors"))}</td>'
-            f'<td class="num"><b>{_fmt_usd(p.get("cost_usd"))}</b></td>'
-            f"<td>{esc(p.get('stop_reason') or '—')}</td></tr>"
+            {
+                **_who(p),
+                "samples": _fmt_int(p.get("samples")),
+                "fixed_samples": _fmt_int(p.get("fixed_design_samples")),
+                "tokens": _fmt_int(tokens),
+                "fixed_tokens": _fmt_int(fixed),
+                "saved": (
+                    f"{(1 - tokens / fixed) * 100:.0f}%" if tokens is not None and fixed else "—"
+                ),
+                "errors": _fmt_int(p.get("errors")),
+                "cost": _fmt_usd(p.get("cost_usd")),
+                "stopped": str(p.get("stop_reason") or "—"),
+            }
         )
         if tokens is not None:
             bars.append(
@@ -1035,44 +875,23 @@ def _cost_eval(r: _Report) -> str:
                     fixed,
                 )
             )
-    head = [
-        "provider",
-        "#samples",
-        "#fixed design",
-        "#tokens",
-        "#fixed design tokens",
-        "#saved",
-        "#errors",
-        "#cost",
-        "stopped",
-    ]
-    total = sum(_num(p.get("cost_usd")) or 0 for p in providers)
-    lede = (
-        f"The eval cost {_fmt_usd(total)} in all. Tokens are the provider's own usage; "
-        "the fixed design would have sent every problem every repeat."
-    )
-    content = [_table(head, rows, "costs")]
+    token_chart = None
     if bars:
         desc = "; ".join(f"{b.label}: {b.note} tokens (fixed design {b.ghost})" for b in bars)
         chart = svg.bars(
             "eval-tokens", "Tokens used vs the fixed design", desc, bars, svg.Axis("tokens")
         )
-        content.insert(
-            0,
-            _figure(
-                chart,
-                "<b>Tokens used</b>; the dashed outline is what the fixed design would have used",
-            ),
-        )
-    return _section("cost", "What the eval cost", lede, *content)
+        token_chart = _svg(chart)
+    total = sum(_num(p.get("cost_usd")) or 0 for p in providers)
+    return {"eval": True, "total": _fmt_usd(total), "token_chart": token_chart, "rows": rows}
 
 
-def _history(r: _Report, history: list[dict[str, Any]]) -> str:
+def _history(history: list[dict[str, Any]]) -> View | None:
     runs = sorted(
         (h for h in history if isinstance(h, dict)), key=lambda h: _num(h.get("created_at")) or 0
     )
     if len(runs) < 2:
-        return ""
+        return None
     names: list[str] = []
     for h in runs:
         for p in h.get("providers") or []:
@@ -1120,151 +939,18 @@ def _history(r: _Report, history: list[dict[str, Any]]) -> str:
                 for s in series
             )
             chart = svg.lines(chart_name, title, desc, series, labels, axis)
-            figures.append(_figure(chart, f"<b>{esc(title)}</b>"))
+            figures.append({"chart": _svg(chart), "title": title})
     if not figures:
-        return ""
-    legend = "".join(
-        f'<li><i class="sw" style="background:{color[n]}"></i>{esc(n)}</li>' for n in names
-    )
-    return _section(
-        "history",
-        "History",
-        f"The last {len(runs)} runs in this store, oldest first (times in UTC).",
-        f'<ul class="legend">{legend}</ul>',
-        '<div class="grid">' + "".join(figures) + "</div>",
-    )
+        return None
+    return {"runs": len(runs), "lines": [(color[n], n) for n in names], "figures": figures}
 
 
-def _footer(r: _Report) -> str:
+def _footer(r: _Report) -> View:
     run = r.run
     source = run.get("source")
-    src = f" · providers file <code>{esc(source)}</code>" if source else ""
-    return (
-        '<footer class="foot">'
-        f"parity {esc(r.data.get('parity_version', '?'))} · run <code>{esc(run.get('id', '?'))}"
-        f"</code> · {esc(_fmt_when(run.get('created_at')))}{src} · "
-        "every figure recomputed from the store</footer>"
-    )
-
-
-CSS = """
-:root{--ink:#1f2328;--muted:#59636e;--line:#d1d9e0;--soft:#f6f8fa;--bg:#f3f4f6;
---faithful:#1a7f37;--degraded:#cf222e;--suspicious:#bc4c00;--reference:#0969da;
---unreachable:#6e7781;--other:#6e7781}
-*{box-sizing:border-box}
-html{-webkit-text-size-adjust:100%}
-body{margin:0;background:var(--bg);color:var(--ink);
-font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
-overflow-wrap:anywhere}
-.page{max-width:1240px;margin:0 auto;padding:20px 20px 40px}
-code{font:0.86em/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-h1{font-size:1.55rem;line-height:1.25;margin:.1rem 0 .4rem;letter-spacing:-.01em}
-h2{font-size:1.1rem;margin:0 0 .35rem}
-h5{font-size:.72rem;text-transform:uppercase;letter-spacing:.06em;color:var(--muted);
-margin:.6rem 0 .25rem}
-.top{padding:6px 2px 14px}
-.eyebrow{margin:0;color:var(--muted);font-size:.8rem;text-transform:uppercase;
-letter-spacing:.08em;font-weight:600}
-.meta{margin:0;color:var(--muted);font-size:.9rem}
-.meta b{color:var(--ink)}
-.warn{color:var(--degraded);font-weight:600}
-.card{background:#fff;border:1px solid var(--line);border-radius:10px;padding:18px 20px;
-margin:0 0 16px}
-.lede{margin:0 0 12px;color:var(--muted);font-size:.9rem;max-width:78ch}
-.note,.hint{color:var(--muted);font-size:.85rem;margin:.5rem 0 0}
-.tally{margin:0 0 10px;display:flex;flex-wrap:wrap;gap:8px 18px;font-size:.95rem}
-.tally-item b{font-size:1.35rem;margin-right:3px}
-.tally-item.s-faithful b{color:var(--faithful)}
-.tally-item.s-degraded b{color:var(--degraded)}
-.tally-item.s-suspicious b{color:var(--suspicious)}
-.tally-item.s-unreachable b{color:var(--unreachable)}
-.verdict-list{list-style:none;margin:0;padding:0}
-.verdict{display:grid;grid-template-columns:7.2rem minmax(8rem,12rem) 1fr;gap:4px 14px;
-align-items:baseline;padding:9px 12px;border-left:4px solid var(--other);
-background:var(--soft);border-radius:6px;margin:0 0 6px}
-.v-faithful{border-left-color:var(--faithful)}.v-degraded{border-left-color:var(--degraded)}
-.v-suspicious{border-left-color:var(--suspicious)}.v-reference{border-left-color:var(--reference)}
-.v-unreachable{border-left-color:var(--unreachable)}
-.vname{font-weight:650}
-.why{color:var(--muted);font-size:.9rem}
-.pill{display:inline-block;min-width:5.6rem;text-align:center;padding:1px 10px;
-border-radius:999px;font-size:.76rem;font-weight:650;text-transform:uppercase;
-letter-spacing:.04em;color:#fff;background:var(--other);white-space:nowrap}
-.s-faithful{background:var(--faithful)}.s-degraded{background:var(--degraded)}
-.s-suspicious{background:var(--suspicious)}.s-reference{background:var(--reference)}
-.s-unreachable{background:var(--unreachable)}
-.tally-item{background:none}
-.key{margin-top:8px;font-size:.85rem;color:var(--muted)}
-.key summary{cursor:pointer}
-.key ul{list-style:none;padding:0;margin:6px 0 0}.key li{margin:3px 0}
-.key .pill{min-width:6.4rem;margin-right:6px}
-.table-wrap{overflow-x:auto;-webkit-overflow-scrolling:touch;border:1px solid var(--line);
-border-radius:8px}
-table{border-collapse:collapse;width:100%;font-size:.88rem}
-th,td{padding:7px 9px;border-bottom:1px solid #e8ebef;text-align:left;vertical-align:top}
-thead th{min-width:4.5rem;background:var(--soft);font-size:.72rem;text-transform:uppercase;
-letter-spacing:.03em;color:var(--muted);font-weight:650;vertical-align:bottom}
-tbody tr:last-child th,tbody tr:last-child td{border-bottom:0}
-.num{text-align:right;font-variant-numeric:tabular-nums}
-td.num{white-space:nowrap}
-th.num{text-align:right}
-.pname{font-weight:650;white-space:nowrap;overflow-wrap:normal;position:sticky;left:0;
-background:#fff;z-index:1}
-.board td,.costs td{white-space:nowrap}
-.tag{font-size:.68rem;font-weight:650;color:var(--reference);border:1px solid currentColor;
-border-radius:4px;padding:0 4px;margin-left:4px;vertical-align:1px}
-.ci{color:var(--muted);font-size:.86em}
-.sub{display:block;color:var(--muted);font-size:.78rem;font-weight:400;white-space:normal}
-.conf.bad{color:var(--degraded);font-weight:650}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,440px),1fr));gap:16px}
-.fig{margin:0}
-.fig-box{overflow-x:auto}
-.chart{display:block;width:100%;height:auto;font-family:inherit}
-figcaption{font-size:.84rem;color:var(--muted);margin-top:6px}
-.legend{list-style:none;display:flex;flex-wrap:wrap;gap:4px 14px;padding:0;margin:6px 0;
-font-size:.84rem;color:var(--muted)}
-.sw{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:6px;
-vertical-align:0}
-.matrix th.check{min-width:15rem;max-width:24rem}
-.matrix th.check code{font-weight:650}
-.matrix thead th{text-transform:none;font-size:.8rem;letter-spacing:0;color:var(--ink)}
-.c{text-align:center;white-space:nowrap;font-weight:600;font-size:.82rem;min-width:6.5rem}
-.c-pass{color:var(--faithful);background:#f0faf3}
-.c-fail,.c-error{background:#ffebe9}
-.c-fail.shared,.c-error.shared{background:#fff5f4}
-.c-na,.c-none{color:var(--muted);background:var(--soft);font-weight:400}
-.c .open{display:block;color:var(--degraded);text-decoration:none;border-radius:4px;
-padding:1px 4px;border:1px solid #ffcecb}
-.c .open:hover,.c .open:focus{background:#fff;outline:2px solid var(--degraded)}
-.c.shared .open{color:#a40e26;border-style:dashed;font-weight:500}
-.total th,.total td{background:var(--soft);font-weight:650}
-.evidence{display:none;border:1px solid #ffcecb;border-left:4px solid var(--degraded);
-border-radius:8px;padding:12px 14px;margin-top:12px;background:#fff;scroll-margin-top:12px}
-.evidence:target{display:block}
-.panels:has(.evidence:target) .hint{display:none}
-.ev-head{display:flex;flex-wrap:wrap;align-items:center;gap:6px 8px}
-.ev-head .pill{min-width:0}
-.close{margin-left:auto;font-size:.82rem;color:var(--muted)}
-.ev-facts{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:10px 0 0;
-font-size:.88rem}
-.ev-facts dt{color:var(--muted)}.ev-facts dd{margin:0}
-.ev-item{border-top:1px solid #eee;margin-top:10px;padding-top:6px}
-.ev-key{margin:0;color:var(--muted);font-size:.82rem}
-.ev-cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,320px),1fr));
-gap:4px 16px}
-.ev-cols>div{min-width:0}
-pre{margin:0;padding:8px 10px;background:#f6f8fa;border:1px solid #e8ebef;border-radius:6px;
-font:12px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;white-space:pre-wrap;
-overflow-wrap:anywhere;max-height:22rem;overflow:auto}
-.foot{color:var(--muted);font-size:.8rem;text-align:center;padding:8px 0}
-a{color:var(--reference)}
-@media (max-width:700px){
-.page{padding:12px 10px 28px}
-.card{padding:14px 12px;border-radius:8px}
-h1{font-size:1.25rem}
-.verdict{grid-template-columns:auto 1fr}
-.why{grid-column:1/-1}
-.matrix th.check{min-width:11rem}
-}
-@media print{.evidence{display:block}.card{break-inside:avoid}body{background:#fff}}
-"""
+    return {
+        "version": str(r.data.get("parity_version", "?")),
+        "run_id": str(run.get("id", "?")),
+        "when": _fmt_when(run.get("created_at")),
+        "source": str(source) if source else None,
+    }
