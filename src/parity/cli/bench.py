@@ -1,29 +1,19 @@
-"""`parity bench`: the speed and price pillar as a benchmark command.
-
-Register it in the CLI with `app.command("bench")(bench)`; `bench_app` runs it alone.
-"""
+"""`parity bench`: the speed and price pillar as a benchmark command."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from parity import __version__
+from parity.cli.common import DbOption, err
+from parity.cli.common import out as console
 from parity.core.errors import ConfigError
+from parity.core.lifecycle import open_run
 
-__all__ = ["bench", "bench_app"]
-
-
-def _console(stderr: bool = False) -> Console:
-    stream = sys.stderr if stderr else sys.stdout
-    wide = not stream.isatty() and "COLUMNS" not in os.environ
-    return Console(stderr=stderr, width=200 if wide else None)
+__all__ = ["bench"]
 
 
 def bench(
@@ -79,9 +69,7 @@ def bench(
         int, typer.Option(min=0, help="Retries per request (0: every failure counts).")
     ] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the open-loop arrival schedule.")] = 0,
-    db: Annotated[Path, typer.Option("--db", help="SQLite store (created if missing).")] = Path(
-        "parity.db"
-    ),
+    db: DbOption = Path("parity.db"),
     out: Annotated[
         Path, typer.Option("--out", help="Folder for <run>.json, <run>.csv and <run>.svg.")
     ] = Path("parity-bench"),
@@ -101,10 +89,7 @@ def bench(
     from parity.bench.run import BenchSettings, run_bench
     from parity.bench.tokenizer import choose_tokenizer
     from parity.core.config import load_providers
-    from parity.core.store import Store
 
-    console = _console()
-    err = _console(stderr=True)
     providers_all = load_providers(providers_file).providers
     if only:
         unknown = sorted(set(only) - {p.name for p in providers_all})
@@ -132,28 +117,29 @@ def bench(
         "seed": seed,
         "providers": [p.name for p in providers],
     }
-    with Store(db) as store:
-        run_id = store.create_run("bench", str(providers_file), options, __version__)
-        err.print(f"bench [bold]{run_id}[/] -> {db}  ({choice.note})", highlight=False)
-        try:
-            report = asyncio.run(
-                run_bench(
-                    store,
-                    run_id,
-                    providers,
-                    settings,
-                    choice,
-                    lambda text: err.print(text, highlight=False),
-                )
+    with open_run(
+        db,
+        "bench",
+        options,
+        source=str(providers_file),
+        announce=lambda line: err.print(f"{line}  ({choice.note})", highlight=False),
+    ) as run:
+        report = asyncio.run(
+            run_bench(
+                run.store,
+                run.run_id,
+                providers,
+                settings,
+                choice,
+                lambda text: err.print(text, highlight=False),
             )
-        except KeyboardInterrupt:
-            store.set_run_status(run_id, "interrupted")
-            err.print(f"interrupted: {store.count_exchanges(run_id)} exchanges stored")
-            raise typer.Exit(130) from None
+        )
         report["options"] = options
         for provider_report in _summary_only(report)["providers"]:
-            store.put_result(run_id, provider_report["name"], "speed", "bench", provider_report)
-        store.finish_run(run_id, "finished")
+            run.store.put_result(
+                run.run_id, provider_report["name"], "speed", "bench", provider_report
+            )
+    run_id = run.run_id
     print_report(report, console, detail=detail)
     paths = {ext: out / f"{run_id}.{ext}" for ext in ("json", "csv", "svg")}
     write_json(report, paths["json"])
@@ -173,6 +159,3 @@ def _summary_only(report: dict[str, Any]) -> dict[str, Any]:
         providers.append({**provider, "steps": steps})
     return {**report, "providers": providers}
 
-
-bench_app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-bench_app.command("bench")(bench)

@@ -27,12 +27,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from parity import __version__
 from parity.conformance.registry import selected_checks
 from parity.conformance.run import KIND, conform_options
 from parity.core.analysis import ProviderResult, analyse_run
 from parity.core.config import Provider, ProvidersFile, load_providers
 from parity.core.errors import ConfigError
+from parity.core.lifecycle import open_run
 from parity.core.plan import RunOptions
 from parity.core.runner import execute
 from parity.core.store import Store
@@ -258,14 +258,13 @@ def _run(
 ) -> tuple[str, list[ProviderResult]]:
     """One conform run; the reference's exchanges are copied from run `reference_from` (so
     the reference is asked once per upstream)."""
-    with Store(db) as store:
-        run_id = store.create_run(KIND, None, options.model_dump(), __version__)
+    with open_run(db, KIND, options.model_dump(), resumable=False) as run:
         if reference_from is not None:
-            for item in list(store.exchanges(reference_from, REFERENCE)):
-                store.add_exchange(run_id, REFERENCE, item.probe, item.key, item.exchange)
-        asyncio.run(execute(store, run_id, ProvidersFile(provider=providers), options))
-        store.finish_run(run_id)
-        return run_id, analyse_run(store, run_id, options)
+            for item in list(run.store.exchanges(reference_from, REFERENCE)):
+                run.store.add_exchange(run.run_id, REFERENCE, item.probe, item.key, item.exchange)
+        asyncio.run(execute(run.store, run.run_id, ProvidersFile(provider=providers), options))
+    with Store(db) as store:
+        return run.run_id, analyse_run(store, run.run_id, options)
 
 
 def _record(result: MatrixResult, upstream: str, column: str, r: ProviderResult) -> None:

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from parity.conformance.registry import selected_checks
 from parity.core.analysis import ProviderResult, analyse_run
 from parity.core.config import ProvidersFile
-from parity.core.plan import RunOptions, plan_requests
+from parity.core.plan import RunOptions, RunPlan
 from parity.core.session import run_providers
 from parity.core.store import Store
 from parity.report.conform_table import conform_table, cost_table
@@ -37,11 +36,12 @@ def conform_options(checks: Sequence[str] | None, tries: int, retries: int = 1) 
     )
 
 
-def preview(providers: ProvidersFile, options: RunOptions, console: Console) -> int:
+def preview(providers: ProvidersFile, plan: RunPlan | RunOptions, console: Console) -> int:
     """Print what each check costs per provider; return the distinct requests in all."""
-    checks = selected_checks(options.checks)
-    console.print(cost_table(checks, providers.providers, options.tries))
-    total = sum(len(plan_requests("preview", p, options)) for p in providers.providers)
+    plan = RunPlan.of(plan)
+    checks = list(plan.checks)
+    console.print(cost_table(checks, providers.providers, plan.options.tries))
+    total = sum(len(plan.requests("preview", p)) for p in providers.providers)
     if not any(p.reference for p in providers.providers):
         needing = [c.id for c in checks if c.needs_reference]
         if needing:
@@ -57,16 +57,18 @@ def preview(providers: ProvidersFile, options: RunOptions, console: Console) -> 
 def run_conform(
     db: Path,
     providers: ProvidersFile,
-    options: RunOptions,
+    plan: RunPlan | RunOptions,
     source: Path | None,
     run_id: str | None,
     out: Console,
     err: Console,
 ) -> tuple[str, list[ProviderResult]]:
     """Send the suite (or what a resumed run lacks), judge it, print the table and totals."""
-    run_id = run_providers(db, providers, options, source, run_id, err, kind=KIND)
+    plan = RunPlan.of(plan)
+    options = plan.options
+    run_id = run_providers(db, providers, plan, source, run_id, err, kind=KIND)
     with Store(db) as store:
-        results = analyse_run(store, run_id, options)
+        results = analyse_run(store, run_id, plan)
     title = f"parity conform {run_id}: {len(results[0].conformance) if results else 0} checks"
     if options.tries > 1:
         title += f", {options.tries} tries per case"

@@ -13,13 +13,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from parity.accuracy import probe as accuracy
-from parity.accuracy.suites import get_suite
 from parity.bench import probe as speed
 from parity.conformance.base import Check, CheckInput, PlanContext, Status
-from parity.conformance.registry import selected_checks
 from parity.core.config import Provider
 from parity.core.exchange import Exchange
-from parity.core.plan import RunOptions
+from parity.core.plan import RunOptions, RunPlan
 from parity.core.store import Store
 
 log = logging.getLogger(__name__)
@@ -72,8 +70,12 @@ class ProviderResult:
         return data
 
 
-def analyse_run(store: Store, run_id: str, options: RunOptions) -> list[ProviderResult]:
+def analyse_run(
+    store: Store, run_id: str, plan: RunPlan | RunOptions
+) -> list[ProviderResult]:
     """Compute every provider's results from the stored exchanges and save them as results."""
+    plan = RunPlan.of(plan)
+    options = plan.options
     configs = store.providers(run_id)
     by_provider: dict[str, dict[str, Exchange]] = defaultdict(dict)
     for item in store.exchanges(run_id):
@@ -81,7 +83,7 @@ def analyse_run(store: Store, run_id: str, options: RunOptions) -> list[Provider
     providers = {c["name"]: _provider(c) for c in configs}
     reference = next((p for p in providers.values() if p.reference), None)
     reference_exchanges = by_provider.get(reference.name) if reference else None
-    suite = get_suite(options.suite)
+    suite = plan.suite
     reference_scores = accuracy.scores(suite, reference_exchanges) if reference_exchanges else None
 
     results = []
@@ -115,7 +117,7 @@ def analyse_run(store: Store, run_id: str, options: RunOptions) -> list[Provider
                 result.accuracy["repeats"] = options.repeats
             if options.conformance:
                 result.conformance = conformance_rows(
-                    provider, exchanges, reference, reference_exchanges, options
+                    provider, exchanges, reference, reference_exchanges, plan
                 )
         results.append(result)
         store.put_result(run_id, provider.name, "summary", "provider", result.to_dict())
@@ -147,12 +149,14 @@ def conformance_rows(
     exchanges: Mapping[str, Exchange],
     reference: Provider | None,
     reference_exchanges: Mapping[str, Exchange] | None,
-    options: RunOptions,
+    plan: RunPlan | RunOptions,
 ) -> list[dict[str, Any]]:
     """Judge every selected conformance check for `provider`: one JSON-ready row per check
     (id, family, checks, required, status, figure, bar, cost, evidence)."""
+    plan = RunPlan.of(plan)
+    options = plan.options
     out = []
-    for check in selected_checks(options.checks):
+    for check in plan.checks:
         planned = check.plan(PlanContext(provider, options.tries))
         keys = [r.key for r in planned]
         mine = {k: exchanges[k] for k in keys if k in exchanges}

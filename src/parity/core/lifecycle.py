@@ -66,11 +66,13 @@ def open_run(
     source: str | None = None,
     resume: str | None = None,
     announce: Callable[[str], None] | None = None,
+    resumable: bool = True,
 ) -> Iterator[OpenRun]:
     """Create a run of `kind` (or mark run `resume` running again), yield it, and record how
     it ended: finished, interrupted (raises `RunInterrupted` with the resume hint) or failed.
 
-    `announce` receives one line naming the run and the store (rich markup allowed).
+    `announce` receives one line naming the run and the store (rich markup allowed);
+    `resumable=False` drops the resume hint (a run whose providers were temporary servers).
     """
     with Store(db) as store:
         if resume is None:
@@ -85,11 +87,11 @@ def open_run(
         except KeyboardInterrupt:
             store.set_run_status(run_id, "interrupted")
             stored = store.count_exchanges(run_id)
-            command = resume_command(kind, db, run_id)
+            command = resume_command(kind, db, run_id) if resumable else None
             hint = (
                 f"continue with: {command}"
                 if command
-                else f"a {kind} run does not resume: start it again"
+                else "this run does not resume: start it again"
             )
             raise RunInterrupted(
                 f"interrupted: run {run_id}, {stored} exchanges stored in {db}; {hint}"

@@ -1,15 +1,23 @@
-"""What a run asks: its options and the requests they plan for each provider."""
+"""What a run asks: its options, resolved once into a plan, and the requests it sends.
+
+`RunOptions` is what the user chose (stored with the run); `RunPlan.resolve` turns it into
+the suite and checks it names, once, raising `ConfigError` for an unknown one. The same plan
+is handed to the preview, the runner and the analysis, so they cannot disagree.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from parity.accuracy import probe as accuracy
-from parity.accuracy.suites import get_suite
+from parity.accuracy.suites import Suite, get_suite
 from parity.bench import probe as speed
-from parity.conformance.base import PlanContext
+from parity.conformance.base import Check, PlanContext
 from parity.conformance.registry import selected_checks
 from parity.core.config import Provider
+from parity.core.errors import ConfigError
 from parity.core.request import Request
 
 
@@ -32,18 +40,46 @@ class RunOptions(BaseModel):
     """Tries per case for checks that repeat (tool calls: pass@k and pass^k)."""
 
 
-def plan_requests(run_id: str, provider: Provider, options: RunOptions) -> list[Request]:
-    """Every request the run sends to `provider`, deduplicated by key, in sending order."""
-    planned: list[Request] = []
-    if options.speed_requests:
-        planned += speed.plan(run_id, options.speed_requests, options.speed_max_tokens)
-    if options.accuracy:
-        planned += accuracy.plan(get_suite(options.suite), options.repeats)
-    if options.conformance:
+@dataclass(frozen=True)
+class RunPlan:
+    """A run's options resolved: the suite and the conformance checks they name."""
+
+    options: RunOptions
+    suite: Suite
+    checks: tuple[Check, ...]
+
+    @classmethod
+    def resolve(cls, options: RunOptions) -> RunPlan:
+        """Resolve `options` once; `ConfigError` names an unknown suite or check."""
+        try:
+            suite = get_suite(options.suite)
+        except KeyError as exc:
+            raise ConfigError(str(exc.args[0])) from None
+        checks = tuple(selected_checks(options.checks)) if options.conformance else ()
+        return cls(options, suite, checks)
+
+    @classmethod
+    def of(cls, plan: RunPlan | RunOptions) -> RunPlan:
+        """`plan` itself, or the plan its options resolve to."""
+        return plan if isinstance(plan, RunPlan) else cls.resolve(plan)
+
+    def requests(self, run_id: str, provider: Provider) -> list[Request]:
+        """Every request the run sends to `provider`, deduplicated by key, in sending order."""
+        options = self.options
+        planned: list[Request] = []
+        if options.speed_requests:
+            planned += speed.plan(run_id, options.speed_requests, options.speed_max_tokens)
+        if options.accuracy:
+            planned += accuracy.plan(self.suite, options.repeats)
         context = PlanContext(provider, options.tries)
-        for check in selected_checks(options.checks):
+        for check in self.checks:
             planned += check.plan(context)
-    unique: dict[str, Request] = {}
-    for req in planned:
-        unique.setdefault(req.key, req)
-    return list(unique.values())
+        unique: dict[str, Request] = {}
+        for req in planned:
+            unique.setdefault(req.key, req)
+        return list(unique.values())
+
+
+def plan_requests(run_id: str, provider: Provider, plan: RunPlan | RunOptions) -> list[Request]:
+    """Every request the run sends to `provider`, deduplicated by key, in sending order."""
+    return RunPlan.of(plan).requests(run_id, provider)

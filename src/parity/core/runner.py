@@ -18,7 +18,7 @@ import orjson
 
 from parity.core.client import ProviderClient
 from parity.core.config import Provider, ProvidersFile
-from parity.core.plan import RunOptions, plan_requests
+from parity.core.plan import RunOptions, RunPlan
 from parity.core.request import Request
 from parity.core.store import Store
 
@@ -160,11 +160,14 @@ async def execute(
     store: Store,
     run_id: str,
     providers: ProvidersFile,
-    options: RunOptions,
+    plan: RunPlan | RunOptions,
     progress: ProgressHook | None = None,
 ) -> RunStats:
-    """Send what is not yet stored for `run_id`; returns what was sent and skipped."""
-    async with Runner(store, run_id, providers.providers, options.retries, progress) as runner:
+    """Send what `plan` asks and is not yet stored for `run_id`; returns what was sent and
+    skipped."""
+    plan = RunPlan.of(plan)
+    retries = plan.options.retries
+    async with Runner(store, run_id, providers.providers, retries, progress) as runner:
         reachable = await runner.preflight()
-        await runner.send({p.name: plan_requests(run_id, p, options) for p in reachable})
+        await runner.send({p.name: plan.requests(run_id, p) for p in reachable})
     return runner.stats

@@ -1,140 +1,130 @@
-"""What the CLI commands do, minus the parsing: start or resume a run, analyse, report."""
+"""What the run-shaped commands do, minus the parsing: send a run's plan to its providers
+(with a progress bar), print its leaderboard, reload a run for `--resume`, ping providers.
+
+Every run goes through `core.lifecycle.open_run`, so Ctrl-C and SIGTERM end it the same way.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from parity import __version__
-from parity.accuracy.evaluate import (
-    AdaptiveEval,
-    EvalOptions,
-    analyse_eval,
-    drive_adaptive,
-    load_suite,
-    planned_fixed,
-    sample_records,
-)
-from parity.core.analysis import ProviderResult, analyse_run, stored_providers
+from parity.core.analysis import ProviderResult, analyse_run
 from parity.core.client import ProviderClient
 from parity.core.config import ProvidersFile, load_providers
 from parity.core.errors import ConfigError
-from parity.core.exchange import Exchange
-from parity.core.plan import RunOptions
-from parity.core.request import Request
-from parity.core.runner import Runner, execute
+from parity.core.lifecycle import open_run
+from parity.core.plan import RunOptions, RunPlan
+from parity.core.runner import execute
 from parity.core.store import Store
-from parity.report.eval_table import eval_table
-from parity.report.summary import write_summary
 from parity.report.terminal import print_report
+
+__all__ = [
+    "ProviderBars",
+    "check_providers",
+    "load_run_for_resume",
+    "print_leaderboard",
+    "progress_bars",
+    "run_providers",
+]
 
 
 def run_providers(
     db: Path,
     providers: ProvidersFile,
-    options: RunOptions,
+    plan: RunPlan | RunOptions,
     source: Path | None,
     run_id: str | None,
     console: Console,
     kind: str = "run",
 ) -> str:
-    """Create (or continue) a run of `kind` ("run" or "conform") and send what is not yet
-    stored; returns the run id.
+    """Create (or continue) a run of `kind` ("run" or "conform") and send what its plan asks
+    and is not yet stored; returns the run id.
 
-    Ctrl-C marks the run interrupted and exits 130: what was stored stays, `--resume` goes on.
+    Ctrl-C or SIGTERM marks the run interrupted and raises `RunInterrupted` (what was stored
+    stays; `--resume` goes on).
     """
-    with Store(db) as store:
-        run_id = _open_run(store, db, kind, options.model_dump(), source, run_id, console)
-        with _progress(console) as progress:
-            tasks = {p.name: progress.add_task(p.name, total=None) for p in providers.providers}
-
-            def hook(name: str, done: int, total: int) -> None:
-                progress.update(tasks[name], completed=done, total=total)
-
-            with _interruptible(store, db, kind, run_id, console):
-                stats = asyncio.run(execute(store, run_id, providers, options, hook))
-            for name in stats.unreachable:
-                progress.update(tasks[name], description=f"{name} (unreachable)", total=1)
-        for name, detail in stats.unreachable.items():
-            console.print(f"[red]{name} unreachable:[/] {detail}", highlight=False)
-        store.finish_run(run_id, "finished")
-    return run_id
-
-
-def _open_run(
-    store: Store,
-    db: Path,
-    kind: str,
-    options: dict[str, Any],
-    source: Path | None,
-    run_id: str | None,
-    console: Console,
-) -> str:
-    """Create a run of `kind`, or mark `run_id` running again; announce it."""
-    if run_id is None:
-        run_id = store.create_run(kind, str(source) if source else None, options, __version__)
-    else:
-        store.set_run_status(run_id, "running")
-    console.print(f"{kind} [bold]{run_id}[/] -> {db}", highlight=False)
-    return run_id
+    plan = RunPlan.of(plan)
+    with (
+        open_run(
+            db,
+            kind,
+            plan.options.model_dump(),
+            source=str(source) if source else None,
+            resume=run_id,
+            announce=lambda line: console.print(line, highlight=False),
+        ) as run,
+        progress_bars(console, [p.name for p in providers.providers]) as hook,
+    ):
+        stats = asyncio.run(execute(run.store, run.run_id, providers, plan, hook))
+        for name in stats.unreachable:
+            hook.label(name, f"{name} (unreachable)", total=1)
+    for name, detail in stats.unreachable.items():
+        console.print(f"[red]{name} unreachable:[/] {detail}", highlight=False)
+    return run.run_id
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(
+class ProviderBars:
+    """A progress bar per provider; called as `hook(name, done, total)` by the runner."""
+
+    def __init__(self, progress: Progress, names: list[str]) -> None:
+        self._progress = progress
+        self._tasks = {name: progress.add_task(name, total=None) for name in names}
+
+    def __call__(self, name: str, done: int, total: int) -> None:
+        self._progress.update(self._tasks[name], completed=done, total=total)
+
+    def label(
+        self,
+        name: str,
+        description: str,
+        *,
+        completed: int | None = None,
+        total: int | None = None,
+    ) -> None:
+        """Show `description` on `name`'s bar (and move it, when counts are given)."""
+        fields: dict[str, Any] = {"description": description}
+        if completed is not None:
+            fields["completed"] = completed
+        if total is not None:
+            fields["total"] = total
+        self._progress.update(self._tasks[name], **fields)
+
+
+@contextmanager
+def progress_bars(console: Console, names: list[str]) -> Iterator[ProviderBars]:
+    """Live progress bars, one per provider, on `console` for the block's duration."""
+    progress = Progress(
         TextColumn("{task.description:<20}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
     )
+    with progress:
+        yield ProviderBars(progress, names)
 
 
-@contextmanager
-def _interruptible(
-    store: Store, db: Path, kind: str, run_id: str, console: Console
-) -> Iterator[None]:
-    """On Ctrl-C: mark the run interrupted, say how to resume, exit 130."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        store.set_run_status(run_id, "interrupted")
-        console.print(
-            f"interrupted: {store.count_exchanges(run_id)} exchanges stored; continue with: "
-            f"parity {kind} --db {db} --resume {run_id}",
-            highlight=False,
-        )
-        raise typer.Exit(130) from None
-
-
-def finish_and_report(
-    db: Path,
-    run_id: str,
-    options: RunOptions,
-    console: Console,
-    json_out: Path | None,
-    finish: bool = True,
+def print_leaderboard(
+    db: Path, run_id: str, plan: RunPlan | RunOptions, console: Console
 ) -> list[ProviderResult]:
-    """Analyse the run from the store, print the leaderboard, optionally write JSON."""
+    """Analyse the run from the store (saving the results there) and print the leaderboard."""
+    plan = RunPlan.of(plan)
     with Store(db) as store:
-        results = analyse_run(store, run_id, options)
-        info = store.run(run_id)
-    assert info is not None
+        results = analyse_run(store, run_id, plan)
+    options = plan.options
     title = (
         f"parity run {run_id}: suite {options.suite} x{options.repeats}, "
         f"margin {options.margin:.0%}"
     )
     print_report(console, results, title)
-    if json_out is not None:
-        write_summary(json_out, info, results)
     return results
 
 
@@ -195,104 +185,3 @@ async def check_providers(providers: ProvidersFile, console: Console) -> bool:
         )
     console.print(table)
     return all(r[0] for r in results)
-
-
-def run_eval(
-    db: Path,
-    providers: ProvidersFile,
-    options: EvalOptions,
-    source: Path | None,
-    run_id: str | None,
-    console: Console,
-) -> str:
-    """Create (or continue) an eval run and sample until every verdict is reached (adaptive)
-    or every planned sample is stored (fixed); returns the run id."""
-    suite = load_suite(options)
-    with Store(db) as store:
-        run_id = _open_run(store, db, "eval", options.model_dump(), source, run_id, console)
-        with _progress(console) as progress:
-            tasks = {p.name: progress.add_task(p.name, total=None) for p in providers.providers}
-
-            def hook(name: str, done: int, total: int) -> None:
-                progress.update(tasks[name], completed=done, total=total)
-
-            def after(state: AdaptiveEval) -> None:
-                for name, ev in state.evals.items():
-                    desc = name
-                    if ev.test is not None and ev.test.mean is not None:
-                        low, high = ev.test.interval()
-                        mean = ev.test.mean * 100
-                        desc += f"  Δ {mean:+.1f} [{low * 100:+.0f}, {high * 100:+.0f}]"
-                        desc += f" {ev.test.verdict()}" if ev.stop_reason else ""
-                    scores = [s for v in ev.scores.values() for s in v]
-                    if scores:
-                        desc += f"  acc {sum(scores) / len(scores):.0%}"
-                    desc += f"  {ev.spend.tokens:,} tok"
-                    if ev.spend.usd is not None:
-                        desc += f" ${ev.spend.usd:.4f}"
-                    done = min(state.position, len(state.pairs)) if not ev.stop_reason else None
-                    progress.update(
-                        tasks[name],
-                        description=desc,
-                        completed=done if done is not None else ev.spend.samples,
-                        total=len(state.pairs) if done is not None else ev.spend.samples,
-                    )
-
-            async def main() -> None:
-                async with Runner(
-                    store, run_id, providers.providers, options.retries, None, options.cache
-                ) as runner:
-                    reachable = await runner.preflight()
-                    reference = next((p for p in reachable if p.reference), None)
-                    if options.adaptive and reference is not None:
-                        state = AdaptiveEval(suite, reachable, reference, options)
-
-                        def fetch(
-                            planned: Mapping[str, list[Request]],
-                        ) -> dict[str, dict[str, Exchange]]:
-                            return {
-                                n: store.get_exchanges(run_id, n, [r.key for r in reqs])
-                                for n, reqs in planned.items()
-                            }
-
-                        await drive_adaptive(state, runner.send, fetch, after)
-                    else:
-                        runner.progress = hook
-                        await runner.send(planned_fixed(reachable, suite, options.repeats))
-                for name, detail in runner.stats.unreachable.items():
-                    progress.update(tasks[name], description=f"{name} (unreachable: {detail})")
-
-            with _interruptible(store, db, "eval", run_id, console):
-                asyncio.run(main())
-        store.finish_run(run_id, "finished")
-    return run_id
-
-
-def report_eval(
-    db: Path,
-    run_id: str,
-    options: EvalOptions,
-    console: Console,
-    json_out: Path | None,
-) -> list[dict[str, Any]]:
-    """Recompute an eval run's results from the store, print them, optionally write JSON."""
-    with Store(db) as store:
-        providers = stored_providers(store, run_id)
-        results = analyse_eval(store, run_id, providers, options)
-        records = sample_records(store, run_id, providers, options)
-        for r in results:
-            store.put_result(run_id, r["name"], "accuracy", "eval", r)
-            store.put_result(run_id, r["name"], "accuracy", "samples", records.get(r["name"], []))
-    suite = load_suite(options)
-    has_reference = any(p.reference for p in providers)
-    design = "adaptive" if options.adaptive and has_reference else "fixed"
-    title = (
-        f"parity eval {run_id}: {suite.name} ({len(suite.problems)} problems), {design}, "
-        f"cap {options.repeats}/problem, margin {options.margin:.0%}"
-    )
-    console.print(eval_table(results, title))
-    if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"run": run_id, "options": options.model_dump(), "providers": results}
-        json_out.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
-    return results

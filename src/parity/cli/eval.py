@@ -1,0 +1,136 @@
+"""`parity eval`: accuracy on a suite, repeated, with intervals and a verdict vs the reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from parity.accuracy.evaluate import EvalOptions
+from parity.accuracy.run import check_suite, report_eval, run_eval
+from parity.cli.common import (
+    CsvOut,
+    DbOption,
+    HtmlOut,
+    JunitOut,
+    MarkdownOut,
+    err,
+    exit_with,
+    out,
+    write_reports,
+)
+from parity.core.config import load_providers
+from parity.core.errors import ConfigError
+from parity.core.session import load_run_for_resume
+
+
+def eval_command(
+    providers_file: Annotated[
+        Path | None, typer.Argument(help="Providers TOML file (optional with --resume).")
+    ] = None,
+    suite: Annotated[
+        str,
+        typer.Option(help="easy, aime2025, gsm8k, or a .jsonl/.py suite file; NAME:N takes N."),
+    ] = "easy",
+    limit: Annotated[int | None, typer.Option(min=1, help="Use N problems (seeded).")] = None,
+    repeats: Annotated[
+        int, typer.Option(min=1, help="Samples per problem (fixed), or the adaptive cap.")
+    ] = 4,
+    adaptive: Annotated[
+        bool,
+        typer.Option(
+            "--adaptive/--fixed",
+            help="Adaptive: stop each provider once its verdict is decided (needs a reference). "
+            "Fixed: every problem x repeats.",
+        ),
+    ] = True,
+    margin: Annotated[float, typer.Option(help="Equivalence margin (0.03 = 3 points).")] = 0.03,
+    round_pairs: Annotated[
+        int, typer.Option(min=1, help="Adaptive: pairs per round (decisions after each round).")
+    ] = 16,
+    budget_tokens: Annotated[
+        int | None, typer.Option(help="Stop a provider after this many tokens.")
+    ] = None,
+    budget_usd: Annotated[
+        float | None, typer.Option(help="Stop a provider after this many $.")
+    ] = None,
+    temperature: Annotated[float | None, typer.Option(help="Override the suite's.")] = None,
+    top_p: Annotated[float | None, typer.Option(help="Override the suite's.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Override the suite's.")] = None,
+    reasoning_effort: Annotated[
+        str | None, typer.Option(help="Send reasoning_effort (low, medium, high).")
+    ] = None,
+    system_prompt: Annotated[
+        str | None, typer.Option(help="System message for every problem.")
+    ] = None,
+    cache: Annotated[
+        bool, typer.Option(help="Reuse stored responses to identical requests: a rerun spends 0.")
+    ] = False,
+    db: DbOption = Path("parity.db"),
+    resume: Annotated[str | None, typer.Option(help="Continue an interrupted eval run.")] = None,
+    json_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--json", help="Write the results here (the report model; 'run' is the run id)."
+        ),
+    ] = None,
+    csv_out: CsvOut = None,
+    html_out: HtmlOut = None,
+    junit_out: JunitOut = None,
+    markdown_out: MarkdownOut = None,
+) -> None:
+    """Accuracy on a suite, repeated, with confidence intervals and a verdict vs the reference.
+
+    Adaptive (default with a reference): pairs of samples in rounds of 16, the same problems
+    and seeds at every provider; each provider stops when its anytime-valid interval decides
+    the verdict, at its budget, or at the fixed design's size (problems x repeats). Cost: at
+    most problems x repeats samples per provider (easy: 80 x 4 = 320 short requests), usually
+    far fewer. Exit code 1 when a provider is degraded.
+    """
+    if resume:
+        providers, stored, run_id = load_run_for_resume(db, resume, providers_file, "eval")
+        options = EvalOptions(**stored)
+    else:
+        if providers_file is None:
+            raise ConfigError("give a providers file, or --resume RUN_ID")
+        providers = load_providers(providers_file)
+        sampling = {
+            k: v
+            for k, v in {
+                "temperature": temperature,
+                "top_p": top_p,
+                "max_tokens": max_tokens,
+                "reasoning_effort": reasoning_effort,
+            }.items()
+            if v is not None
+        }
+        options = EvalOptions(
+            suite=suite,
+            limit=limit,
+            repeats=repeats,
+            adaptive=adaptive,
+            margin=margin,
+            round_pairs=round_pairs,
+            budget_tokens=budget_tokens,
+            budget_usd=budget_usd,
+            sampling=sampling,
+            system_prompt=system_prompt,
+            cache=cache,
+        )
+        check_suite(options)
+        run_id = None
+    run_id = run_eval(db, providers, options, providers_file, run_id, err)
+    results = report_eval(db, run_id, options, out)
+    write_reports(
+        db,
+        run_id,
+        json_path=json_out,
+        csv_path=csv_out,
+        html_path=html_out,
+        junit_path=junit_out,
+        markdown_path=markdown_out,
+        eval_=True,
+    )
+    degraded = [r for r in results if (r.get("vs_reference") or {}).get("verdict") == "degraded"]
+    exit_with(1 if degraded else 0)

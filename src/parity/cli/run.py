@@ -1,0 +1,89 @@
+"""`parity run`: every pillar's core on every provider of a providers file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from parity.cli.common import (
+    CsvOut,
+    DbOption,
+    HtmlOut,
+    JsonOut,
+    JunitOut,
+    MarkdownOut,
+    err,
+    exit_with,
+    out,
+    write_reports,
+)
+from parity.core.config import load_providers
+from parity.core.errors import ConfigError
+from parity.core.plan import RunOptions, RunPlan
+from parity.core.session import load_run_for_resume, print_leaderboard, run_providers
+
+
+def run(
+    providers_file: Annotated[
+        Path | None, typer.Argument(help="Providers TOML file (optional with --resume).")
+    ] = None,
+    db: DbOption = Path("parity.db"),
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Continue an interrupted run: sends only requests not yet stored."),
+    ] = None,
+    suite: Annotated[str, typer.Option(help="Accuracy suite.")] = "easy",
+    repeats: Annotated[int, typer.Option(min=1, help="Times each problem is asked.")] = 2,
+    speed_requests: Annotated[int, typer.Option(min=0, help="Streamed speed requests.")] = 5,
+    margin: Annotated[
+        float,
+        typer.Option(help="Equivalence margin for accuracy, as a fraction (0.03 = 3 points)."),
+    ] = 0.03,
+    conformance: Annotated[bool, typer.Option(help="Run the conformance checks.")] = True,
+    json_out: JsonOut = None,
+    csv_out: CsvOut = None,
+    html_out: HtmlOut = None,
+    junit_out: JunitOut = None,
+    markdown_out: MarkdownOut = None,
+) -> None:
+    """Measure every provider in PROVIDERS_FILE: speed, accuracy vs the reference, conformance.
+
+    Cost per provider with the defaults: 5 streamed speed requests (<= 64 output tokens),
+    80 problems x 2 repeats (<= 16 output tokens each), 14 requests for the core
+    conformance checks (three of them one document filling 90% of the advertised context
+    window; `parity conform` runs the full suite); about 180 requests and, for a ~4k
+    context, ~16k tokens. Exit code 1 when a provider is degraded, fails a
+    conformance check or is unreachable.
+    """
+    if resume:
+        providers, stored, run_id = load_run_for_resume(db, resume, providers_file, "run")
+        options = RunOptions(**stored)
+    else:
+        if providers_file is None:
+            raise ConfigError("give a providers file, or --resume RUN_ID")
+        providers = load_providers(providers_file)
+        options = RunOptions(
+            suite=suite,
+            repeats=repeats,
+            speed_requests=speed_requests,
+            margin=margin,
+            conformance=conformance,
+        )
+        run_id = None
+    plan = RunPlan.resolve(options)
+    run_id = run_providers(db, providers, plan, providers_file, run_id, err)
+    results = print_leaderboard(db, run_id, plan, out)
+    write_reports(
+        db,
+        run_id,
+        json_path=json_out,
+        csv_path=csv_out,
+        html_path=html_out,
+        junit_path=junit_out,
+        markdown_path=markdown_out,
+    )
+    bad = [r for r in results if r.verdict in ("degraded", "unreachable", "no data")]
+    bad += [r for r in results if r.conformance_counts()[0] < r.conformance_counts()[1]]
+    exit_with(1 if bad else 0)
