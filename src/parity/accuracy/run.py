@@ -33,7 +33,7 @@ from parity.core.session import ProviderBars, progress_bars
 from parity.core.store import Store
 from parity.report.eval_table import eval_table
 
-__all__ = ["check_suite", "report_eval", "run_eval"]
+__all__ = ["analyse_and_store_eval", "check_suite", "print_eval", "run_eval"]
 
 
 def check_suite(options: EvalOptions) -> None:
@@ -122,10 +122,9 @@ def run_eval(
     return run.run_id
 
 
-def report_eval(
-    db: Path, run_id: str, options: EvalOptions, console: Console
-) -> list[dict[str, Any]]:
-    """Recompute an eval run's results from the store (saving them there) and print them."""
+def analyse_and_store_eval(db: Path, run_id: str, options: EvalOptions) -> list[dict[str, Any]]:
+    """Recompute an eval run's results from its exchanges and store them (pillar accuracy):
+    per provider its estimate, interval and verdict, and its per-sample records."""
     with Store(db) as store:
         providers = stored_providers(store, run_id)
         results = analyse_eval(store, run_id, providers, options)
@@ -133,12 +132,18 @@ def report_eval(
         for r in results:
             store.put_result(run_id, r["name"], "accuracy", "eval", r)
             store.put_result(run_id, r["name"], "accuracy", "samples", records.get(r["name"], []))
+    return results
+
+
+def print_eval(
+    results: list[dict[str, Any]], run_id: str, options: EvalOptions, console: Console
+) -> None:
+    """Print an eval run's table: one row per provider, titled with the suite and design."""
     suite = load_suite(options)
-    has_reference = any(p.reference for p in providers)
+    has_reference = any(r.get("reference") for r in results)
     design = "adaptive" if options.adaptive and has_reference else "fixed"
     title = (
         f"parity eval {run_id}: {suite.name} ({len(suite.problems)} problems), {design}, "
         f"cap {options.repeats}/problem, margin {options.margin:.0%}"
     )
     console.print(eval_table(results, title))
-    return results

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from parity.accuracy.evaluate import EvalOptions
-from parity.accuracy.run import check_suite, report_eval, run_eval
+from parity.accuracy.run import analyse_and_store_eval, check_suite, print_eval, run_eval
 from parity.cli.common import (
     CsvOut,
     DbOption,
@@ -121,7 +121,8 @@ def eval_command(
         check_suite(options)
         run_id = None
     run_id = run_eval(db, providers, options, providers_file, run_id, err)
-    results = report_eval(db, run_id, options, out)
+    results = analyse_and_store_eval(db, run_id, options)
+    print_eval(results, run_id, options, out)
     write_reports(
         db,
         run_id,

@@ -55,9 +55,11 @@ def report_command(
             raise ConfigError(f"{db}: no run {run_id!r}" if run_id else f"{db}: no runs yet")
     if info.kind == "eval":
         from parity.accuracy.evaluate import EvalOptions
-        from parity.accuracy.run import report_eval
+        from parity.accuracy.run import analyse_and_store_eval, print_eval
 
-        report_eval(db, info.id, EvalOptions(**info.options), out)
+        eval_options = EvalOptions(**info.options)
+        results = analyse_and_store_eval(db, info.id, eval_options)
+        print_eval(results, info.id, eval_options, out)
     elif info.kind not in ("run",):
         out.print(
             f"{info.id} is a {info.kind} run: its tables were printed by parity {info.kind}; "
