@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from parity.core.errors import RunInterrupted
-from parity.core.lifecycle import open_run, resume_command
+from parity.core.lifecycle import Terminated, open_run, resume_command
 from parity.core.store import Store
 
 
@@ -36,6 +36,14 @@ def test_ctrl_c_marks_the_run_interrupted_and_names_the_resume_command(tmp_path:
     assert caught.value.exit_code == 130
     assert f"continue with: parity eval --db {db} --resume {run.run_id}" in str(caught.value)
     assert "0 exchanges stored" in str(caught.value)
+
+
+def test_sigterm_interrupts_like_ctrl_c_with_exit_code_143(tmp_path: Path) -> None:
+    db = tmp_path / "p.db"
+    with pytest.raises(RunInterrupted) as caught, open_run(db, "run", {}) as run:
+        raise Terminated
+    assert status(db, run.run_id) == "interrupted"
+    assert caught.value.exit_code == 143
 
 
 @pytest.mark.parametrize("kind", ["bench", "equiv", "equiv-record"])

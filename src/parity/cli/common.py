@@ -5,7 +5,7 @@ point (`cli.main.main`) prints as one line.
 
 Exit codes: 0 ok; 1 a finding (a provider degraded, different or unreachable, a required
 check failed, a regression, a matrix that does not hold); 2 bad input (usage, providers
-file, store); 130 interrupted (Ctrl-C or SIGTERM; the run is stored and resumable).
+file, store); 130 interrupted by Ctrl-C, 143 by SIGTERM (the run is stored and resumable).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from parity.cli.providers import providers_app
 from parity.cli.report import diff_command, history_command, report_command, runs_command
 from parity.cli.run import run
 from parity.core.errors import ParityError, RunInterrupted
-from parity.core.lifecycle import interrupt_on_sigterm
+from parity.core.lifecycle import Terminated, interrupt_on_sigterm
 
 app = typer.Typer(
     help="parity: does your inference provider really serve the open-weight model it sells? "
@@ -54,7 +54,7 @@ def version() -> None:
 
 def main() -> None:
     """Entry point: run the app; a `ParityError` becomes one line on stderr and its exit code;
-    Ctrl-C and SIGTERM end any command the same way (exit 130)."""
+    Ctrl-C and SIGTERM end any command the same way (exit 130 and 143)."""
     interrupt_on_sigterm()
     try:
         app()
@@ -65,6 +65,6 @@ def main() -> None:
         # Plain print: one line, never wrapped, and no markup read into "[[provider]]".
         print(f"parity: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("parity: interrupted; everything measured so far is in the store", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(143 if isinstance(exc, Terminated) else 130)

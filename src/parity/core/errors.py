@@ -4,7 +4,7 @@ traceback, and exits with its `exit_code`:
     ParityError            (2)  anything parity reports as one line
     ├── ConfigError        (2)  a providers file, suite, option or store path is wrong
     ├── FleetError         (2)  the local fleet cannot be started, found or stopped
-    └── RunInterrupted   (130)  Ctrl-C or SIGTERM stopped a run; what it measured is stored
+    └── RunInterrupted   (130)  Ctrl-C (143: SIGTERM) stopped a run; what it measured is stored
 
 Library code raises these (never `typer.Exit`, never a bare KeyError/ValueError for a
 user's mistake); the CLI's entry point turns them into the line and the exit code.
@@ -26,6 +26,7 @@ class FleetError(ParityError):
 
 
 class RunInterrupted(ParityError):
-    """A run was stopped by Ctrl-C or SIGTERM; what it measured is stored. Exit code 130."""
+    """A run was stopped by Ctrl-C (exit code 130) or SIGTERM (143); what it measured is
+    stored."""
 
     exit_code = 130

@@ -4,9 +4,10 @@ Every command that stores exchanges (run, eval, conform, conform --matrix, bench
 record, equiv test) opens its run here, so a run ends the same way whatever the command:
 
 - the block completes: the run is marked "finished";
-- Ctrl-C, or SIGTERM (the CLI turns it into KeyboardInterrupt, see `interrupt_on_sigterm`):
-  the run is marked "interrupted" and `RunInterrupted` is raised, carrying how many exchanges
-  are stored and the command that continues the run (for the kinds that resume);
+- Ctrl-C, or SIGTERM (the CLI turns it into `Terminated`, a KeyboardInterrupt, see
+  `interrupt_on_sigterm`): the run is marked "interrupted" and `RunInterrupted` is raised,
+  carrying how many exchanges are stored, the command that continues the run (for the kinds
+  that resume) and the conventional exit code (130 for SIGINT, 143 for SIGTERM);
 - any other exception: the run is marked "failed" and the exception goes on.
 
 Exchanges are written as they complete (see `core.runner`), so nothing measured is lost in
@@ -31,6 +32,7 @@ __all__ = [
     "RESUMABLE",
     "OpenRun",
     "RunInterrupted",
+    "Terminated",
     "interrupt_on_sigterm",
     "open_run",
     "resume_command",
@@ -38,6 +40,10 @@ __all__ = [
 
 RESUMABLE = ("run", "eval", "conform")
 """The run kinds whose command takes `--resume RUN_ID` (sends only what is not stored)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so it unwinds like Ctrl-C."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ def open_run(
             announce(f"{kind} [bold]{run_id}[/] -> {db}")
         try:
             yield OpenRun(store, run_id, kind, db)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             store.set_run_status(run_id, "interrupted")
             stored = store.count_exchanges(run_id)
             command = resume_command(kind, db, run_id) if resumable else None
@@ -93,20 +99,23 @@ def open_run(
                 if command
                 else "this run does not resume: start it again"
             )
-            raise RunInterrupted(
+            interrupted = RunInterrupted(
                 f"interrupted: run {run_id}, {stored} exchanges stored in {db}; {hint}"
-            ) from None
+            )
+            if isinstance(exc, Terminated):
+                interrupted.exit_code = 128 + signal.SIGTERM
+            raise interrupted from None
         except BaseException:
             store.finish_run(run_id, "failed")
             raise
         store.finish_run(run_id, "finished")
 
 
-def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
 
 
 def interrupt_on_sigterm() -> None:
     """Make SIGTERM (sent by `timeout`, systemd, Kubernetes, CI runners) end a run like
-    Ctrl-C: the run is marked interrupted and the resume hint printed."""
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    Ctrl-C: the run is marked interrupted and the resume hint printed; exit code 143."""
+    signal.signal(signal.SIGTERM, _raise_terminated)
