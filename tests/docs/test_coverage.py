@@ -94,3 +94,35 @@ def test_accuracy_page_names_every_suite_and_scorer() -> None:
         assert f"- `{name}`" in text, f"docs/accuracy.md: suite {name} is not described"
     for name in SCORERS:
         assert f"`{name}`" in text, f"docs/accuracy.md: scorer {name} is not named"
+
+
+def _tree_entries() -> set[str]:
+    """The paths the source tree on the architecture page lists, relative to src/parity."""
+    from tests.docs.markdown_blocks import blocks
+
+    [tree] = [b for b in blocks(DOCS / "architecture.md") if b.text.startswith("src/parity/\n")]
+    entries: set[str] = set()
+    stack: list[str] = []
+    for line in tree.text.splitlines()[1:]:
+        name_at = next(i for i, ch in enumerate(line) if ch not in "│├└─ ")
+        depth = name_at // 4 - 1
+        name = line[name_at:].split()[0]
+        stack[depth:] = [name.rstrip("/")]
+        entries.add("/".join(stack) + ("/" if name.endswith("/") else ""))
+    return entries
+
+
+def test_architecture_tree_is_the_source_tree() -> None:
+    from tests.docs.markdown_blocks import ROOT
+
+    source = ROOT / "src" / "parity"
+    modules = {
+        str(path.relative_to(source))
+        for path in source.rglob("*.py")
+        if not (path.name == "__init__.py" and path.parent != source)
+    }
+    listed = _tree_entries()
+    missing = sorted(modules - listed)
+    assert not missing, f"docs/architecture.md's source tree lacks {missing}"
+    for entry in listed:
+        assert (source / entry).exists(), f"docs/architecture.md lists {entry}: not in src/parity"
