@@ -8,30 +8,39 @@ record, equiv test) opens its run here, so a run ends the same way whatever the 
   `interrupt_on_sigterm`): the run is marked "interrupted" and `RunInterrupted` is raised,
   carrying how many exchanges are stored, the command that continues the run (for the kinds
   that resume) and the conventional exit code (130 for SIGINT, 143 for SIGTERM);
+- the store fails (read-only, full, locked, damaged, deleted: a `StoreError`): the run is
+  marked "interrupted" if the store can still be written (left as it is otherwise) and the
+  `StoreError` is raised again with the run's state and the command that continues it;
 - any other exception: the run is marked "failed" and the exception goes on.
 
+One writer per run: the run's lease (see `core.store`) is taken when it opens, for a new run
+and a resumed one, and released however it ends; a second process that opens the same run
+meanwhile is refused with `RunBusy` (who writes it, since when, until when, what to do).
+
 Exchanges are written as they complete (see `core.runner`), so nothing measured is lost in
-any of the three endings.
+any of these endings.
 """
 
 from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from parity import __version__
-from parity.core.errors import RunInterrupted
+from parity.core.errors import LeaseLost, RunBusy, RunInterrupted, StoreError
 from parity.core.store import Store
 
 __all__ = [
     "RESUMABLE",
     "OpenRun",
+    "RunBusy",
     "RunInterrupted",
+    "StoreError",
     "Terminated",
     "interrupt_on_sigterm",
     "open_run",
@@ -82,33 +91,64 @@ def open_run(
     """
     with Store(db) as store:
         if resume is None:
-            run_id = store.create_run(kind, source, dict(options), __version__)
+            run_id = store.create_run(kind, source, dict(options), __version__, lease=True)
         else:
             run_id = resume
+            store.acquire_lease(run_id, command=resume_command(kind, db, run_id))
             store.set_run_status(run_id, "running")
+        command = resume_command(kind, db, run_id) if resumable else None
         if announce is not None:
             announce(f"{kind} [bold]{run_id}[/] -> {db}")
         try:
             yield OpenRun(store, run_id, kind, db)
         except KeyboardInterrupt as exc:
-            store.set_run_status(run_id, "interrupted")
-            stored = store.count_exchanges(run_id)
-            command = resume_command(kind, db, run_id) if resumable else None
             hint = (
                 f"continue with: {command}"
                 if command
                 else "this run does not resume: start it again"
             )
-            interrupted = RunInterrupted(
-                f"interrupted: run {run_id}, {stored} exchanges stored in {db}; {hint}"
-            )
+            try:
+                store.set_run_status(run_id, "interrupted")
+                stored = f"{store.count_exchanges(run_id)} exchanges stored in {db}"
+            except (StoreError, LeaseLost) as error:
+                stored = f"its exchanges are in {db}, but {error}"
+            interrupted = RunInterrupted(f"interrupted: run {run_id}, {stored}; {hint}")
             if isinstance(exc, Terminated):
                 interrupted.exit_code = 128 + signal.SIGTERM
             raise interrupted from None
+        except RunBusy:
+            raise  # the lease lapsed and another process writes the run now: leave it alone
+        except StoreError as exc:
+            raise _store_failed(store, exc, run_id, command) from exc
         except BaseException:
-            store.finish_run(run_id, "failed")
+            with suppress(StoreError, RunBusy):
+                store.finish_run(run_id, "failed")
             raise
-        store.finish_run(run_id, "finished")
+        try:
+            store.finish_run(run_id, "finished")
+        except StoreError as exc:
+            raise _store_failed(store, exc, run_id, command) from exc
+
+
+def _store_failed(store: Store, exc: StoreError, run_id: str, command: str | None) -> StoreError:
+    """`exc` (the store failed mid-run) again, saying in which state the run is and how to
+    continue it: marked interrupted when the store can still be written, else left as is."""
+    then = (
+        f"then continue with: {command}"
+        if command
+        else "then start it again (this run does not resume)"
+    )
+    try:
+        store.set_run_status(run_id, "interrupted")
+    except (StoreError, RunBusy):
+        state = f"run {run_id} is left as it was (the store cannot be written)"
+    else:
+        try:
+            state = f"run {run_id} is marked interrupted, {store.count_exchanges(run_id)}"
+            state += " exchanges stored"
+        except StoreError:
+            state = f"run {run_id} is marked interrupted"
+    return StoreError(f"{exc}; {state}; {then}")
 
 
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
