@@ -37,6 +37,7 @@ from parity.core.store import Store
 
 __all__ = [
     "RESUMABLE",
+    "DeadlineReached",
     "OpenRun",
     "RunBusy",
     "RunInterrupted",
@@ -53,6 +54,10 @@ RESUMABLE = ("run", "eval", "conform")
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the process is, so it unwinds like Ctrl-C."""
+
+
+class DeadlineReached(KeyboardInterrupt):
+    """The run's `--max-time` is up: it stops sending and unwinds like Ctrl-C (resumable)."""
 
 
 @dataclass(frozen=True)
