@@ -32,6 +32,11 @@ class Provider(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     max_concurrency: int = Field(default=4, ge=1, le=1024)
     timeout_s: float = Field(default=120.0, gt=0)
+    deadline_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="whole-request limit in s; default timeout_s + max_tokens / 5 (4096 if unset)",
+    )
     context_window: int | None = Field(default=None, ge=16, description="advertised, in tokens")
     reference: bool = False
 
