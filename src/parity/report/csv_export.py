@@ -5,14 +5,30 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from parity.report.figures import SPEED_UNITS, figures, statuses
+from parity.report.model import Report
 
 COLUMNS = ("run_id", "provider", "pillar", "metric", "value", "low", "high", "n", "unit")
 
 
-def csv_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+class CsvRow(TypedDict):
+    """One row: a provider's metric, its value (a number, a status or None), its interval
+    and what it was measured on."""
+
+    run_id: str
+    provider: str
+    pillar: str
+    metric: str
+    value: Any
+    low: float | None
+    high: float | None
+    n: int | None
+    unit: str
+
+
+def csv_rows(data: Report | Mapping[str, Any]) -> list[CsvRow]:
     """Every provider's metrics as rows keyed by `COLUMNS` (None where there is no figure).
 
     Per provider, always in this order: status (faithful / degraded / ...), verdict, the
@@ -23,20 +39,21 @@ def csv_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     one row per conformance check whose value is pass / fail / n/a / error. Metrics a run
     did not measure have an empty value.
     """
-    run_id = data["run"]["id"]
+    data = Report.of(data)
+    run_id = data.run.id
     lines = statuses(data)
-    rows: list[dict[str, Any]] = []
+    rows: list[CsvRow] = []
 
-    for provider in data["providers"]:
+    for provider in data.providers:
         f = figures(provider)
 
         def row(
             pillar: str,
             metric: str,
             value: Any,
-            low: Any = None,
-            high: Any = None,
-            n: Any = None,
+            low: float | None = None,
+            high: float | None = None,
+            n: int | None = None,
             unit: str = "",
             name: str = f.name,
         ) -> None:
@@ -54,31 +71,30 @@ def csv_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
                 }
             )
 
-        row("summary", "status", lines.get(f.name, {}).get("status"))
+        line = lines.get(f.name)
+        row("summary", "status", line.status if line is not None else None)
         row("accuracy", "verdict", f.verdict)
         for metric, unit in SPEED_UNITS.items():
             row("speed", f"{metric}_p50", f.p50(metric), n=f.count(metric) or None, unit=unit)
-        acc, vs = f.accuracy or {}, f.vs_reference or {}
-        row(
-            "accuracy",
-            "accuracy",
-            acc.get("value"),
-            acc.get("low"),
-            acc.get("high"),
-            acc.get("n_samples"),
-            "fraction",
-        )
-        shared = vs.get("n_pairs") or vs.get("n_problems")
-        row(
-            "accuracy",
-            "accuracy_diff_vs_reference",
-            vs.get("diff"),
-            vs.get("low"),
-            vs.get("high"),
-            shared,
-            "fraction",
-        )
-        row("accuracy", "p_value", vs.get("p_value"), n=shared)
+        acc, vs = f.accuracy, f.vs_reference
+        if acc is not None:
+            row("accuracy", "accuracy", acc.value, acc.low, acc.high, acc.n_samples, "fraction")
+        else:
+            row("accuracy", "accuracy", None, unit="fraction")
+        if vs is not None:
+            row(
+                "accuracy",
+                "accuracy_diff_vs_reference",
+                vs.diff,
+                vs.low,
+                vs.high,
+                vs.shared,
+                "fraction",
+            )
+            row("accuracy", "p_value", vs.p_value, n=vs.shared)
+        else:
+            row("accuracy", "accuracy_diff_vs_reference", None, unit="fraction")
+            row("accuracy", "p_value", None)
         row("price", "blended_price", f.blended_price, unit="USD/1M tokens")
         row("price", "cost_usd", f.cost_usd, unit="USD")
         run = bool(f.conformance)  # no list: conformance was not run (or never reached)
@@ -88,11 +104,11 @@ def csv_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
         total = len(f.conformance) or None
         row("conformance", "conformance_judged", judged, n=total, unit="checks")
         for check in f.conformance:
-            row("conformance", str(check["id"]), check.get("status"))
+            row("conformance", check.id, check.status)
     return rows
 
 
-def to_csv(data: Mapping[str, Any]) -> str:
+def to_csv(data: Report | Mapping[str, Any]) -> str:
     """The report model as CSV text (header `COLUMNS`, one row per provider x metric).
 
     Numbers are written with 6 significant digits, missing figures as empty cells.

@@ -1,4 +1,4 @@
-"""The report model: everything a report shows about one run, as plain JSON-ready data.
+"""The report model of one run: everything a report shows, typed (`parity.report.model`).
 
 Every output format (terminal, HTML, JSON, CSV, JUnit, Markdown) and `parity diff` draw from
 `report_data`, a pure function of the store, so they can never disagree with each other.
@@ -13,59 +13,62 @@ from parity.accuracy.evaluate import EvalOptions, analyse_eval
 from parity.core.analysis import analyse_run, stored_providers
 from parity.core.plan import RunOptions
 from parity.core.store import Store
+from parity.report.figures import figures
+from parity.report.format import points, points_range
+from parity.report.model import (
+    BenchProvider,
+    EquivProvider,
+    ProviderEntry,
+    Report,
+    Run,
+    VerdictLine,
+    provider_entry,
+)
 
 
-def report_data(store: Store, run_id: str) -> dict[str, Any]:
-    """The report model of a run.
+def report_data(store: Store, run_id: str) -> Report:
+    """The report model of a run (`parity.report.model.Report`): the run, one entry per
+    provider and one verdict line per provider.
 
-    Shape::
-
-        {"parity_version", "run": {id, kind, status, created_at, finished_at, options,
-                                   exchanges, source},
-         "providers": [ {name, reference, reachable, verdict, blended_price, price_input,
-                         price_output, cost_usd, requests, errors,
-                         speed: {ttft_ms: Summary, output_tokens_per_s: Summary, ...} | None,
-                         speed_samples: {ttft_ms: [...], output_tokens_per_s: [...]} ,
-                         accuracy: {accuracy: Estimate, vs_reference: Comparison, ...} | None,
-                         conformance: [ {id, family, checks, status, figure, bar,
-                                         evidence: [...]} ], ...} ],
-         "summary": [ {name, status: faithful|degraded|suspicious|reference|unreachable,
-                       why} ]}
-
-    For an eval run (`kind == "eval"`), each provider entry is `parity eval`'s result
-    (accuracy, vs_reference, samples, tokens, suite_scores_by_repeat, ...) instead.
+    A `run` run's entries are `RunProvider`s (speed, accuracy with its comparison with the
+    reference, conformance rows, price and cost, speed samples); an `eval` run's are
+    `EvalProvider`s (`parity eval`'s result: accuracy, vs_reference, samples, tokens,
+    suite_scores_by_repeat, ...) or `UnreachableEvalProvider`s; `bench` and `equiv` runs
+    carry what those commands stored. `report.to_dict()` is the JSON form.
     Raises KeyError when the store has no such run.
     """
     info = store.run(run_id)
     if info is None:
         raise KeyError(run_id)
-    run = {
-        "id": info.id,
-        "kind": info.kind,
-        "status": info.status,
-        "created_at": info.created_at,
-        "finished_at": info.finished_at,
-        "options": info.options,
-        "exchanges": info.exchanges,
-        "source": info.source,
-    }
+    run = Run(
+        id=info.id,
+        kind=info.kind,
+        status=info.status,
+        created_at=info.created_at,
+        finished_at=info.finished_at,
+        options=info.options,
+        exchanges=info.exchanges,
+        source=info.source,
+    )
+    providers: list[ProviderEntry]
     if info.kind == "eval":
-        providers = analyse_eval(
+        providers = []
+        for p in analyse_eval(
             store, run_id, stored_providers(store, run_id), EvalOptions(**info.options)
-        )
-        for p in providers:
+        ):
             vs = p.get("vs_reference") or {}
-            p["verdict"] = (
+            verdict = (
                 "unreachable"
                 if p.get("unreachable")
                 else "reference"
                 if p["reference"]
                 else vs.get("verdict", "no data")
             )
+            providers.append(provider_entry("eval", {**p, "verdict": verdict}))
     elif info.kind == "bench":
-        providers = _bench_providers(store, run_id)
+        providers = list(_bench_providers(store, run_id))
     elif info.kind in ("equiv", "equiv-record"):
-        providers = _equiv_providers(store, run_id)
+        providers = list(_equiv_providers(store, run_id))
     else:
         results = analyse_run(store, run_id, RunOptions(**info.options))
         providers = []
@@ -83,16 +86,21 @@ def report_data(store: Store, run_id: str) -> dict[str, Any]:
                 ],
                 "e2e_ms": [v for x in exchanges if (v := x.e2e_ms()) is not None],
             }
-            providers.append(entry)
-    return {
-        "parity_version": __version__,
-        "run": run,
-        "providers": providers,
-        "summary": [verdict_line(p, _failed(_reference(providers))) for p in providers],
-    }
+            providers.append(provider_entry(info.kind, entry))
+    reference_failed = _failed(next((p for p in providers if p.reference), None))
+    return Report(
+        parity_version=__version__,
+        run=run,
+        providers=providers,
+        summary=[verdict_line(p, reference_failed) for p in providers],
+    )
 
 
-def _bench_providers(store: Store, run_id: str) -> list[dict[str, Any]]:
+# What a bench or equiv entry takes from the provider's stored settings, first.
+_CONFIG_KEYS = ("name", "reference", "price_input", "price_output")
+
+
+def _bench_providers(store: Store, run_id: str) -> list[BenchProvider]:
     """Provider entries of a `parity bench` run: its first step's speed aggregates (the shape
     the other reports read) and every stored bench result under `bench`."""
     results: dict[str, dict[str, Any]] = {}
@@ -105,19 +113,21 @@ def _bench_providers(store: Store, run_id: str) -> list[dict[str, Any]]:
         steps = [v for k, v in mine.items() if k.startswith("speed/bench/") and "ttft_ms" in v]
         reachable = config.get("reachable")
         entries.append(
-            {
-                **{k: config.get(k) for k in ("name", "reference", "price_input", "price_output")},
-                "reachable": reachable,
-                "detail": config.get("detail"),
-                "verdict": "unreachable" if reachable is False else "bench",
-                "speed": steps[0] if steps else None,
-                "bench": mine,
-            }
+            BenchProvider.model_validate(
+                {
+                    **{k: config.get(k) for k in _CONFIG_KEYS},
+                    "reachable": reachable,
+                    "detail": config.get("detail"),
+                    "verdict": "unreachable" if reachable is False else "bench",
+                    "speed": steps[0] if steps else None,
+                    "bench": mine,
+                }
+            )
         )
     return entries
 
 
-def _equiv_providers(store: Store, run_id: str) -> list[dict[str, Any]]:
+def _equiv_providers(store: Store, run_id: str) -> list[EquivProvider]:
     """Provider entries of a `parity equiv` run: its stored decision under `equivalence`."""
     decisions = {
         provider: value
@@ -129,61 +139,58 @@ def _equiv_providers(store: Store, run_id: str) -> list[dict[str, Any]]:
         decision = decisions.get(config["name"])
         verdict = decision.get("verdict") if isinstance(decision, dict) else None
         entries.append(
-            {
-                **{k: config.get(k) for k in ("name", "reference", "price_input", "price_output")},
-                "reachable": config.get("reachable"),
-                "detail": config.get("detail"),
-                "verdict": "reference" if config.get("reference") else f"equiv:{verdict}",
-                "equivalence": decision,
-            }
+            EquivProvider.model_validate(
+                {
+                    **{k: config.get(k) for k in _CONFIG_KEYS},
+                    "reachable": config.get("reachable"),
+                    "detail": config.get("detail"),
+                    "verdict": "reference" if config.get("reference") else f"equiv:{verdict}",
+                    "equivalence": decision,
+                }
+            )
         )
     return entries
 
 
-def _reference(providers: list[dict[str, Any]]) -> dict[str, Any] | None:
-    return next((p for p in providers if p.get("reference")), None)
-
-
-def _failed(provider: dict[str, Any] | None) -> list[str]:
+def _failed(provider: ProviderEntry | None) -> list[str]:
+    """The conformance checks a provider failed or got no usable answer to."""
     if provider is None:
         return []
-    return [
-        c["id"] for c in provider.get("conformance", []) if c.get("status") in ("fail", "error")
-    ]
+    return [c.id for c in figures(provider).failed_checks()]
 
 
-def verdict_line(provider: dict[str, Any], reference_failed: list[str]) -> dict[str, str]:
+def verdict_line(provider: ProviderEntry, reference_failed: list[str]) -> VerdictLine:
     """One line per provider: faithful / degraded / suspicious (or reference, unreachable),
     and why, from its accuracy verdict and the conformance checks it fails that the
     reference passes (a check the reference fails too is the engine's, not this provider's,
     and is named apart)."""
-    name = provider["name"]
-    verdict = provider.get("verdict", "no data")
+    f = figures(provider)
+    name = provider.name
+    verdict = provider.verdict
     all_failed = _failed(provider)
-    failed = [c for c in all_failed if provider.get("reference") or c not in reference_failed]
+    failed = [c for c in all_failed if provider.reference or c not in reference_failed]
     shared = [c for c in all_failed if c not in failed]
     reasons = []
-    acc = provider.get("accuracy") or {}
-    vs = acc.get("vs_reference") if "accuracy" in acc else provider.get("vs_reference")
-    if vs:
+    vs = f.vs_reference
+    if vs is not None:
         reasons.append(
-            f"accuracy {vs['diff'] * 100:+.1f} points [{vs['low'] * 100:+.0f}, "
-            f"{vs['high'] * 100:+.0f}] vs the reference ({vs['verdict']})"
+            f"accuracy {points(vs.diff)} points {points_range(vs.low, vs.high)} "
+            f"vs the reference ({vs.verdict})"
         )
     if failed:
         reasons.append("fails " + ", ".join(failed))
     if shared:
         reasons.append("like the reference, fails " + ", ".join(shared))
-    if str(verdict).startswith("equiv:"):
-        outcome = str(verdict).removeprefix("equiv:")
+    if verdict.startswith("equiv:"):
+        outcome = verdict.removeprefix("equiv:")
         statuses = {"same": "faithful", "different": "degraded", "unreachable": "unreachable"}
         why = f"output distribution vs the reference: {outcome}"
-        return {"name": name, "status": statuses.get(outcome, "suspicious"), "why": why}
+        return VerdictLine(name=name, status=statuses.get(outcome, "suspicious"), why=why)
     if verdict == "bench":
-        return {"name": name, "status": "bench", "why": "speed benchmark only (parity bench)"}
+        return VerdictLine(name=name, status="bench", why="speed benchmark only (parity bench)")
     if verdict == "unreachable":
         status = "unreachable"
-        reasons = [str(provider.get("detail") or "no answer to GET /models")]
+        reasons = [str(f.detail or "no answer to GET /models")]
     elif verdict == "reference":
         status = "reference"
         if failed:
@@ -199,4 +206,4 @@ def verdict_line(provider: dict[str, Any], reference_failed: list[str]) -> dict[
     else:
         status = "suspicious"
         reasons.append("no usable accuracy data")
-    return {"name": name, "status": status, "why": "; ".join(reasons) or "-"}
+    return VerdictLine(name=name, status=status, why="; ".join(reasons) or "-")

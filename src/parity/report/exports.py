@@ -14,6 +14,7 @@ from typing import Any
 from parity.report.csv_export import to_csv
 from parity.report.junit import to_junit
 from parity.report.markdown import to_markdown
+from parity.report.model import Report, ReportModel
 
 __all__ = [
     "FORMATS",
@@ -26,12 +27,13 @@ __all__ = [
 ]
 
 
-def to_json(data: Mapping[str, Any]) -> str:
-    """The report model as indented JSON."""
-    return json.dumps(data, indent=2, default=str) + "\n"
+def to_json(data: ReportModel | Mapping[str, Any]) -> str:
+    """The report model (or `eval_json` of it) as indented JSON."""
+    plain = data.to_dict() if isinstance(data, ReportModel) else data
+    return json.dumps(plain, indent=2, default=str) + "\n"
 
 
-FORMATS: dict[str, Callable[[Mapping[str, Any]], str]] = {
+FORMATS: dict[str, Callable[[Report], str]] = {
     "json": to_json,
     "csv": to_csv,
     "junit": to_junit,
@@ -39,9 +41,10 @@ FORMATS: dict[str, Callable[[Mapping[str, Any]], str]] = {
 }
 
 
-def write_exports(data: Mapping[str, Any], paths: Mapping[str, Path | None]) -> list[Path]:
+def write_exports(data: Report | Mapping[str, Any], paths: Mapping[str, Path | None]) -> list[Path]:
     """Write `data` in each format of `FORMATS` that `paths` gives a path for (None: skip);
     parent folders are created. Returns the paths written."""
+    data = Report.of(data)
     written = []
     for fmt, path in paths.items():
         if path is None:
@@ -52,12 +55,10 @@ def write_exports(data: Mapping[str, Any], paths: Mapping[str, Path | None]) -> 
     return written
 
 
-def eval_json(data: Mapping[str, Any]) -> dict[str, Any]:
-    """What `parity eval --json` writes: the report model with its older keys kept, "run"
-    the run id and "options" the eval's options (the run's record is under "run_info")."""
-    return {
-        **data,
-        "run": data["run"]["id"],
-        "options": data["run"].get("options"),
-        "run_info": data["run"],
-    }
+def eval_json(data: Report | Mapping[str, Any]) -> dict[str, Any]:
+    """What `parity eval --json` writes: the report model's JSON form with its older keys
+    kept, "run" the run id and "options" the eval's options (the run's record is under
+    "run_info")."""
+    plain = data.to_dict() if isinstance(data, Report) else dict(data)
+    run = plain["run"]
+    return {**plain, "run": run["id"], "options": run.get("options"), "run_info": run}

@@ -1,16 +1,31 @@
-"""One provider's headline figures, read the same way from a "run" or an "eval" report entry.
+"""One provider's headline figures, read the same way from any kind of report entry.
 
-`report_data` keeps each kind's own shape (a `parity run` entry nests accuracy and carries
-speed and conformance; a `parity eval` entry has accuracy at the top and neither of the
-others). The exports, `parity history` and `parity diff` read them through `figures` so
-none of them has to know the difference.
+`report_data` keeps each kind's own shape (a `RunProvider` nests accuracy and carries speed
+and conformance; an `EvalProvider` has accuracy at the top and neither of the others; bench
+and equiv entries carry what those commands stored). The exports, `parity history` and
+`parity diff` read them through `figures` so none of them has to know the difference.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+
+from parity.report.format import p_value, pct, pct_range, points, points_range
+from parity.report.model import (
+    BenchProvider,
+    ConformanceRow,
+    Difference,
+    Estimate,
+    EvalProvider,
+    ProviderEntry,
+    Report,
+    Run,
+    RunProvider,
+    Summary,
+    UnreachableEvalProvider,
+    VerdictLine,
+)
 
 # Speed metrics of a report entry: name -> unit. Lower is better for times, higher for tok/s.
 SPEED_UNITS = {
@@ -30,125 +45,120 @@ class Figures:
     unreachable: bool
     detail: str | None
     verdict: str
-    accuracy: dict[str, Any] | None  # stats.Estimate as a dict: value, low, high, n_samples
-    vs_reference: dict[str, Any] | None  # diff, low, high, p_value (may be None), verdict
-    speed: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric -> Summary dict
+    accuracy: Estimate | None
+    vs_reference: Difference | None
+    speed: dict[str, Summary] = field(default_factory=dict)  # metric (SPEED_UNITS) -> Summary
     speed_samples: dict[str, list[float]] = field(default_factory=dict)
     blended_price: float | None = None
     cost_usd: float | None = None
-    conformance: list[dict[str, Any]] = field(default_factory=list)
+    conformance: list[ConformanceRow] = field(default_factory=list)
 
     @property
     def conformance_judged(self) -> int:
         """Checks that applied (not n/a)."""
-        return sum(c.get("status") != "n/a" for c in self.conformance)
+        return sum(c.status != "n/a" for c in self.conformance)
 
     @property
     def conformance_passed(self) -> int:
         """Checks that passed."""
-        return sum(c.get("status") == "pass" for c in self.conformance)
+        return sum(c.status == "pass" for c in self.conformance)
 
     def p50(self, metric: str) -> float | None:
         """The median of a speed metric (see `SPEED_UNITS`), if measured."""
-        value = self.speed.get(metric, {}).get("p50")
-        return float(value) if value is not None else None
+        summary = self.speed.get(metric)
+        return None if summary is None or summary.p50 is None else float(summary.p50)
 
     def count(self, metric: str) -> int:
         """How many requests a speed metric was measured on."""
-        return int(self.speed.get(metric, {}).get("count") or 0)
+        summary = self.speed.get(metric)
+        return int(summary.count or 0) if summary is not None else 0
 
-    def failed_checks(self) -> list[dict[str, Any]]:
+    def failed_checks(self) -> list[ConformanceRow]:
         """Conformance checks that failed or got no usable answer."""
-        return [c for c in self.conformance if c.get("status") in ("fail", "error")]
+        return [c for c in self.conformance if c.status in ("fail", "error")]
 
 
-def figures(provider: Mapping[str, Any]) -> Figures:
-    """Read a provider entry of `report_data` (either run kind) into `Figures`."""
-    acc = provider.get("accuracy")
-    if isinstance(acc, Mapping) and "value" in acc:  # an eval entry: the estimate itself
-        estimate: Any = acc
-        vs = provider.get("vs_reference")
-    elif isinstance(acc, Mapping):  # a run entry: {errors, accuracy, vs_reference, ...}
-        estimate = acc.get("accuracy")
-        vs = acc.get("vs_reference")
-    else:
-        estimate, vs = None, provider.get("vs_reference")
-    verdict = str(provider.get("verdict") or "no data")
-    unreachable = (
-        bool(provider.get("unreachable"))
-        or provider.get("reachable") is False
-        or verdict == "unreachable"
-    )
-    speed = provider.get("speed") or {}
+def figures(provider: ProviderEntry) -> Figures:
+    """Read a provider entry of `report_data` (any run kind) into `Figures`."""
+    verdict = provider.verdict or "no data"
+    estimate: Estimate | None = None
+    vs: Difference | None = None
+    speed: dict[str, Summary] = {}
+    samples: dict[str, list[float]] = {}
+    blended = cost = detail = None
+    conformance: list[ConformanceRow] = []
+    unreachable = verdict == "unreachable"
+    if isinstance(provider, RunProvider):
+        if provider.accuracy is not None:
+            estimate, vs = provider.accuracy.accuracy, provider.accuracy.vs_reference
+        if provider.speed is not None:
+            speed = _summaries(provider.speed.summary)
+        samples = {k: [float(x) for x in v] for k, v in provider.speed_samples.to_dict().items()}
+        blended, cost, detail = provider.blended_price, provider.cost_usd, provider.detail
+        conformance = list(provider.conformance)
+        unreachable = unreachable or provider.reachable is False
+    elif isinstance(provider, EvalProvider):
+        estimate, vs, cost = provider.accuracy, provider.vs_reference, provider.cost_usd
+    elif isinstance(provider, UnreachableEvalProvider):
+        unreachable = True
+    else:  # bench, equiv
+        if isinstance(provider, BenchProvider):
+            speed = _summaries(provider.summary)
+        detail = provider.detail
+        unreachable = unreachable or provider.reachable is False
     return Figures(
-        name=str(provider["name"]),
-        reference=bool(provider.get("reference")),
+        name=provider.name,
+        reference=provider.reference,
         unreachable=unreachable,
-        detail=provider.get("detail"),
+        detail=detail,
         verdict="unreachable" if unreachable else verdict,
-        accuracy=dict(estimate) if isinstance(estimate, Mapping) else None,
-        vs_reference=dict(vs) if isinstance(vs, Mapping) else None,
-        speed={k: dict(v) for k, v in speed.items() if k in SPEED_UNITS and isinstance(v, Mapping)},
-        speed_samples={
-            k: [float(x) for x in v] for k, v in (provider.get("speed_samples") or {}).items()
-        },
-        blended_price=provider.get("blended_price"),
-        cost_usd=provider.get("cost_usd"),
-        conformance=list(provider.get("conformance") or []),
+        accuracy=estimate,
+        vs_reference=vs,
+        speed=speed,
+        speed_samples=samples,
+        blended_price=blended,
+        cost_usd=cost,
+        conformance=conformance,
     )
 
 
-def statuses(data: Mapping[str, Any]) -> dict[str, dict[str, str]]:
-    """The report's verdict lines by provider name: {status, why}."""
-    return {s["name"]: s for s in data.get("summary", [])}
+def _summaries(summary: Callable[[str], Summary | None]) -> dict[str, Summary]:
+    found = {metric: summary(metric) for metric in SPEED_UNITS}
+    return {k: v for k, v in found.items() if v is not None}
 
 
-def describe_run(run: Mapping[str, Any]) -> str:
+def statuses(data: Report) -> dict[str, VerdictLine]:
+    """The report's verdict lines by provider name."""
+    return {s.name: s for s in data.summary}
+
+
+def describe_run(run: Run) -> str:
     """A short description of what a run measured: kind, suite, repeats, margin."""
-    options = run.get("options") or {}
-    parts = [f"{run.get('kind', 'run')} {run.get('id', '?')}"]
+    options: Mapping[str, object] = run.options or {}
+    parts = [f"{run.kind} {run.id}"]
     if "suite" in options:
         suite = str(options["suite"])
         if options.get("limit"):
             suite += f":{options['limit']}"
         parts.append(f"suite {suite} x{options.get('repeats', '?')}")
-    if isinstance(options.get("margin"), int | float):
-        parts.append(f"margin {options['margin']:.0%}")
+    margin = options.get("margin")
+    if isinstance(margin, int | float):
+        parts.append(f"margin {pct(margin)}")
     return ", ".join(parts)
 
 
-def pct(value: float | None, digits: int = 0) -> str:
-    """0.4375 -> '44%' ('-' for None)."""
-    return "-" if value is None else f"{value * 100:.{digits}f}%"
-
-
-def points(value: float | None) -> str:
-    """A difference of fractions in percentage points, signed: -0.156 -> '-15.6'."""
-    return "?" if value is None else f"{value * 100:+.1f}"
-
-
-def accuracy_text(estimate: Mapping[str, Any] | None) -> str:
+def accuracy_text(estimate: Estimate | None) -> str:
     """'44% [34%, 53%]' or '-'."""
-    if not estimate:
+    if estimate is None:
         return "-"
-    return f"{pct(estimate['value'])} [{pct(estimate['low'])}, {pct(estimate['high'])}]"
+    return f"{pct(estimate.value)} {pct_range(estimate.low, estimate.high)}"
 
 
-def delta_text(vs: Mapping[str, Any] | None) -> str:
+def delta_text(vs: Difference | None) -> str:
     """'-15.6 [-27, -4] p=0.003' (points) or '-'."""
-    if not vs:
+    if vs is None:
         return "-"
-    text = f"{points(vs.get('diff'))} [{vs['low'] * 100:+.0f}, {vs['high'] * 100:+.0f}]"
-    if vs.get("p_value") is not None:
-        text += f" p={vs['p_value']:.2g}"
+    text = f"{points(vs.diff)} {points_range(vs.low, vs.high)}"
+    if vs.p_value is not None:
+        text += f" {p_value(vs.p_value)}"
     return text
-
-
-def number(value: float | None, fmt: str = ".1f", unit: str = "") -> str:
-    """A number with a format and unit, or '-'."""
-    return "-" if value is None else f"{value:{fmt}}{unit}"
-
-
-def dollars(value: float | None, digits: int = 2) -> str:
-    """'$0.15' or '-'."""
-    return "-" if value is None else f"${value:.{digits}f}"

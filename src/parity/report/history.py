@@ -16,15 +16,37 @@ import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict
-from typing import Any
 
 from scipy.stats import mannwhitneyu
 
 from parity.core.errors import ParityError
 from parity.core.store import RunInfo, Store
 from parity.report.data import report_data
-from parity.report.figures import Figures, figures, pct, statuses
+from parity.report.figures import Figures, figures, statuses
+from parity.report.format import (
+    margin_points,
+    number,
+    p_value,
+    pct,
+    points,
+    points_range,
+    signed_pct,
+)
+from parity.report.model import (
+    AccuracyDiff,
+    ConformanceRow,
+    Difference,
+    DiffResult,
+    Flip,
+    HistoryPoint,
+    HistoryRow,
+    HistoryRun,
+    ProviderDiff,
+    Report,
+    RunMeta,
+    SpeedTest,
+    VerdictLine,
+)
 from parity.stats.estimates import Verdict, paired_difference
 
 __all__ = [
@@ -58,7 +80,7 @@ BAD_VERDICTS = ("degraded", "no data")
 # --------------------------------------------------------------------------------------------
 
 
-def _reports(store: Store) -> Iterator[tuple[RunInfo, dict[str, Any]]]:
+def _reports(store: Store) -> Iterator[tuple[RunInfo, Report]]:
     """Each run's report model, oldest first; runs whose report cannot be rebuilt (a user
     suite file since moved, options from another version) are skipped."""
     for info in sorted(store.runs(), key=lambda r: (r.created_at, r.id)):
@@ -69,7 +91,13 @@ def _reports(store: Store) -> Iterator[tuple[RunInfo, dict[str, Any]]]:
         yield info, data
 
 
-def _row(info: RunInfo, f: Figures, status: str) -> dict[str, Any]:
+def _status(lines: Mapping[str, VerdictLine], f: Figures) -> str:
+    """The provider's verdict line status (its accuracy verdict when it has no line)."""
+    line = lines.get(f.name)
+    return line.status if line is not None else f.verdict
+
+
+def _row(info: RunInfo, f: Figures, status: str) -> HistoryRow:
     acc = f.accuracy
     return {
         "run_id": info.id,
@@ -79,7 +107,7 @@ def _row(info: RunInfo, f: Figures, status: str) -> dict[str, Any]:
         "provider": f.name,
         "reference": f.reference,
         "accuracy": (
-            {"value": acc["value"], "low": acc["low"], "high": acc["high"]} if acc else None
+            {"value": acc.value, "low": acc.low, "high": acc.high} if acc is not None else None
         ),
         "verdict": f.verdict,
         "status": status,
@@ -96,7 +124,7 @@ def _row(info: RunInfo, f: Figures, status: str) -> dict[str, Any]:
 
 def history(
     store: Store, provider: str | None = None, metric: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[HistoryRow]:
     """One row per run (oldest first) per provider: the run (run_id, created_at, kind,
     run_status), the provider (provider, reference) and its figures: accuracy
     ({value, low, high} or None), verdict (the accuracy verdict: reference, equivalent,
@@ -111,39 +139,41 @@ def history(
     rows = []
     for info, data in _reports(store):
         lines = statuses(data)
-        for entry in data["providers"]:
+        for entry in data.providers:
             f = figures(entry)
             if provider is not None and f.name != provider:
                 continue
-            row = _row(info, f, lines.get(f.name, {}).get("status", f.verdict))
+            row = _row(info, f, _status(lines, f))
             if metric is not None:
-                row = {k: v for k, v in row.items() if k not in METRICS or k == metric}
+                for other in METRICS:
+                    if other != metric:
+                        row.pop(other, None)  # type: ignore[misc]
             rows.append(row)
     return rows
 
 
-def history_series(store: Store) -> list[dict[str, Any]]:
+def history_series(store: Store) -> list[HistoryRun]:
     """The history shaped for a chart: per run, oldest first, ``{run_id, created_at, kind,
     providers: [{name, reference, accuracy, accuracy_low, accuracy_high, ttft_p50,
     tok_s_p50, verdict, status}]}``; accuracy is the solve rate (a fraction) or None."""
-    series = []
+    series: list[HistoryRun] = []
     for info, data in _reports(store):
         lines = statuses(data)
-        providers = []
-        for entry in data["providers"]:
+        providers: list[HistoryPoint] = []
+        for entry in data.providers:
             f = figures(entry)
-            acc = f.accuracy or {}
+            acc = f.accuracy
             providers.append(
                 {
                     "name": f.name,
                     "reference": f.reference,
-                    "accuracy": acc.get("value"),
-                    "accuracy_low": acc.get("low"),
-                    "accuracy_high": acc.get("high"),
+                    "accuracy": acc.value if acc is not None else None,
+                    "accuracy_low": acc.low if acc is not None else None,
+                    "accuracy_high": acc.high if acc is not None else None,
                     "ttft_p50": f.p50("ttft_ms"),
                     "tok_s_p50": f.p50("output_tokens_per_s"),
                     "verdict": f.verdict,
-                    "status": lines.get(f.name, {}).get("status", f.verdict),
+                    "status": _status(lines, f),
                 }
             )
         series.append(
@@ -196,7 +226,7 @@ def _suite_of(info: RunInfo) -> str:
     return str(info.options.get("suite", "")).split(":")[0]
 
 
-def _run_meta(info: RunInfo) -> dict[str, Any]:
+def _run_meta(info: RunInfo) -> RunMeta:
     return {
         "id": info.id,
         "kind": info.kind,
@@ -206,7 +236,7 @@ def _run_meta(info: RunInfo) -> dict[str, Any]:
     }
 
 
-def diff(store: Store, run_a: str, run_b: str) -> dict[str, Any]:
+def diff(store: Store, run_a: str, run_b: str) -> DiffResult:
     """What changed from run A to run B, per provider present in both.
 
     Returns ``{run_a, run_b, providers: [...], only_in_a, only_in_b, regressions, changes}``.
@@ -235,8 +265,8 @@ def diff(store: Store, run_a: str, run_b: str) -> dict[str, Any]:
         infos.append(info)
     info_a, info_b = infos
     data_a, data_b = report_data(store, run_a), report_data(store, run_b)
-    figs_a = {p["name"]: figures(p) for p in data_a["providers"]}
-    figs_b = {p["name"]: figures(p) for p in data_b["providers"]}
+    figs_a = {p.name: figures(p) for p in data_a.providers}
+    figs_b = {p.name: figures(p) for p in data_b.providers}
     lines_a, lines_b = statuses(data_a), statuses(data_b)
     comparable = _suite_of(info_a) == _suite_of(info_b)
     scores_a = accuracy_scores(store, info_a) if comparable else {}
@@ -251,8 +281,8 @@ def diff(store: Store, run_a: str, run_b: str) -> dict[str, Any]:
         entry = _provider_diff(
             fa,
             fb,
-            lines_a.get(name, {}).get("status", fa.verdict),
-            lines_b.get(name, {}).get("status", fb.verdict),
+            _status(lines_a, fa),
+            _status(lines_b, fb),
             scores_a.get(name, {}),
             scores_b.get(name, {}),
             margin,
@@ -284,7 +314,7 @@ def _provider_diff(
     scores_b: Mapping[str, Sequence[float]],
     margin: float,
     not_comparable: str | None,
-) -> dict[str, Any]:
+) -> ProviderDiff:
     name = fa.name
     regressions: list[str] = []
     changes: list[str] = []
@@ -297,12 +327,12 @@ def _provider_diff(
         changes.append(f"{name}: reachable again in B (unreachable in A)")
 
     # Accuracy, paired by problem.
-    accuracy = _accuracy_diff(fa, fb, scores_a, scores_b, margin, not_comparable)
-    if accuracy.get("line"):
-        (regressions if accuracy["regression"] else changes).append(f"{name}: {accuracy['line']}")
+    accuracy, line = _accuracy_diff(fa, fb, scores_a, scores_b, margin, not_comparable)
+    if line:
+        (regressions if accuracy["regression"] else changes).append(f"{name}: {line}")
 
     # Speed.
-    speed = {}
+    speed: dict[str, SpeedTest] = {}
     for metric, (label, unit, higher_better) in SPEED_TESTS.items():
         test = _speed_diff(
             fa.speed_samples.get(metric, []), fb.speed_samples.get(metric, []), higher_better
@@ -312,28 +342,29 @@ def _provider_diff(
         speed[metric] = test
         if test["regression"] or test["improvement"]:
             line = (
-                f"{name}: {label} median {test['a_median']:.1f} -> {test['b_median']:.1f} {unit}"
-                f" ({test['change'] * 100:+.0f}%), Mann-Whitney p={test['p_value']:.2g}"
-                f" (n={test['n_a']}/{test['n_b']})"
+                f"{name}: {label} median {number(test['a_median'])} -> "
+                f"{number(test['b_median'])} {unit} ({signed_pct(test['change'], 0)}), "
+                f"Mann-Whitney {p_value(test['p_value'])} (n={test['n_a']}/{test['n_b']})"
             )
             (regressions if test["regression"] else changes).append(line)
 
     # Conformance checks that flipped.
-    checks_a = {c["id"]: c for c in fa.conformance}
-    newly_failing, newly_passing = [], []
+    checks_a = {c.id: c for c in fa.conformance}
+    newly_failing: list[Flip] = []
+    newly_passing: list[Flip] = []
     for check in fb.conformance:
-        before = checks_a.get(check["id"])
+        before = checks_a.get(check.id)
         if before is None:
             continue
-        if before.get("status") == "pass" and check.get("status") in ("fail", "error"):
+        if before.status == "pass" and check.status in ("fail", "error"):
             newly_failing.append(_flip(before, check))
             regressions.append(
-                f"{name}: conformance {check['id']} passed in A, {check['status']}s in B: "
-                f"{check.get('figure')} (bar: {check.get('bar')}; A: {before.get('figure')})"
+                f"{name}: conformance {check.id} passed in A, {check.status}s in B: "
+                f"{check.figure} (bar: {check.bar}; A: {before.figure})"
             )
-        elif before.get("status") in ("fail", "error") and check.get("status") == "pass":
+        elif before.status in ("fail", "error") and check.status == "pass":
             newly_passing.append(_flip(before, check))
-            changes.append(f"{name}: conformance {check['id']} failed in A, passes in B")
+            changes.append(f"{name}: conformance {check.id} failed in A, passes in B")
 
     # Verdicts.
     if fa.verdict != fb.verdict and not fb.unreachable:
@@ -348,7 +379,7 @@ def _provider_diff(
         "reachable": {"a": not fa.unreachable, "b": not fb.unreachable},
         "verdict": {"a": fa.verdict, "b": fb.verdict},
         "status": {"a": status_a, "b": status_b},
-        "accuracy": {k: v for k, v in accuracy.items() if k != "line"},
+        "accuracy": accuracy,
         "speed": speed,
         "conformance": {
             "passed": {"a": fa.conformance_passed, "b": fb.conformance_passed},
@@ -368,44 +399,49 @@ def _accuracy_diff(
     scores_b: Mapping[str, Sequence[float]],
     margin: float,
     not_comparable: str | None,
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "a": (fa.accuracy or {}).get("value"),
-        "b": (fb.accuracy or {}).get("value"),
+) -> tuple[AccuracyDiff, str | None]:
+    """Accuracy A -> B, and the line it gives (None: nothing worth a line)."""
+    out: AccuracyDiff = {
+        "a": fa.accuracy.value if fa.accuracy is not None else None,
+        "b": fb.accuracy.value if fb.accuracy is not None else None,
         "regression": False,
     }
     if not_comparable is not None:
         out["note"] = f"not compared: {not_comparable}"
-        return out
+        return out, None
     try:
         comparison = paired_difference(scores_b, scores_a, margin=margin)
     except ValueError:
         out["note"] = "not compared: no problem scored in both runs"
-        return out
-    found = asdict(comparison)
-    found["n_samples_b"] = found.pop("n_samples_provider")
-    found["n_samples_a"] = found.pop("n_samples_reference")
-    out.update(found)
+        return out, None
+    out["diff"] = comparison.diff
+    out["low"] = comparison.low
+    out["high"] = comparison.high
+    out["p_value"] = comparison.p_value
+    out["n_problems"] = comparison.n_problems
+    out["margin"] = comparison.margin
+    out["confidence"] = comparison.confidence
     out["verdict"] = str(comparison.verdict)
+    out["n_samples_b"] = comparison.n_samples_provider
+    out["n_samples_a"] = comparison.n_samples_reference
     out["regression"] = comparison.verdict is Verdict.DEGRADED
     span = (
-        f"{comparison.diff * 100:+.1f} points ({pct(out['a'], 1)} -> {pct(out['b'], 1)}), "
-        f"{comparison.confidence:.0%} CI [{comparison.low * 100:+.1f}, "
-        f"{comparison.high * 100:+.1f}], p={comparison.p_value:.2g}, "
-        f"{comparison.n_problems} problems paired"
+        f"{points(comparison.diff)} points ({pct(out['a'], 1)} -> {pct(out['b'], 1)}), "
+        f"{pct(comparison.confidence)} CI {points_range(comparison.low, comparison.high, 1)}, "
+        f"{p_value(comparison.p_value)}, {comparison.n_problems} problems paired"
     )
     if out["regression"]:
-        out["line"] = f"accuracy {span}: worse"
-    elif comparison.verdict is Verdict.BETTER:
-        out["line"] = f"accuracy {span}: better"
-    elif comparison.high < 0:
-        out["line"] = f"accuracy {span}: lower, but within the ±{margin * 100:g}-point margin"
-    return out
+        return out, f"accuracy {span}: worse"
+    if comparison.verdict is Verdict.BETTER:
+        return out, f"accuracy {span}: better"
+    if comparison.high < 0:
+        return out, (
+            f"accuracy {span}: lower, but within the ±{margin_points(margin)}-point margin"
+        )
+    return out, None
 
 
-def _speed_diff(
-    a: Sequence[float], b: Sequence[float], higher_better: bool
-) -> dict[str, Any] | None:
+def _speed_diff(a: Sequence[float], b: Sequence[float], higher_better: bool) -> SpeedTest | None:
     if not a or not b:
         return None
     a_median, b_median = float(statistics.median(a)), float(statistics.median(b))
@@ -427,21 +463,18 @@ def _speed_diff(
     }
 
 
-def _flip(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+def _flip(before: ConformanceRow, after: ConformanceRow) -> Flip:
     return {
-        "id": after["id"],
-        "a": before.get("status"),
-        "b": after.get("status"),
-        "figure_a": before.get("figure"),
-        "figure_b": after.get("figure"),
-        "bar": after.get("bar"),
+        "id": after.id,
+        "a": before.status,
+        "b": after.status,
+        "figure_a": before.figure,
+        "figure_b": after.figure,
+        "bar": after.bar,
     }
 
 
-def _vs_text(vs: Mapping[str, Any] | None) -> str:
-    if not vs or vs.get("diff") is None:
+def _vs_text(vs: Difference | None) -> str:
+    if vs is None:
         return ""
-    return (
-        f" (accuracy {vs['diff'] * 100:+.1f} points [{vs['low'] * 100:+.0f}, "
-        f"{vs['high'] * 100:+.0f}] vs the reference)"
-    )
+    return f" (accuracy {points(vs.diff)} points {points_range(vs.low, vs.high)} vs the reference)"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -10,7 +9,18 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from parity.report.figures import accuracy_text, number, pct
+from parity.report.format import (
+    dollars,
+    local_time,
+    ms,
+    number,
+    p_value,
+    pct,
+    pct_range,
+    points,
+    points_range,
+)
+from parity.report.model import AccuracyDiff, DiffResult, HistoryRow, SpeedTest
 from parity.report.terminal import VERDICT_STYLE
 
 STATUS_STYLE = {
@@ -20,10 +30,6 @@ STATUS_STYLE = {
     "unreachable": "bold red",
     "reference": "bold cyan",
 }
-
-
-def _when(created_at: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(created_at or 0))
 
 
 def _styled(text: str, styles: Mapping[str, str]) -> str:
@@ -36,17 +42,17 @@ def metric_text(metric: str, value: Any) -> str:
     if value is None:
         return "-"
     if metric == "accuracy":
-        return accuracy_text(value)
+        return f"{pct(value['value'])} {pct_range(value['low'], value['high'])}"
     if metric == "verdict":
         return _styled(str(value), VERDICT_STYLE)
     if metric == "status":
         return _styled(str(value), STATUS_STYLE)
     if metric == "ttft_p50":
-        return number(value, ".0f", " ms")
+        return ms(value)
     if metric == "tok_s_p50":
         return number(value)
     if metric == "cost":
-        return f"${value:.6f}"
+        return dollars(value, 6)
     if metric == "conformance":
         text = f"{value['passed']}/{value['judged']}"
         return f"[red]{text}[/]" if value["passed"] < value["judged"] else text
@@ -64,7 +70,7 @@ HEADERS = {
 }
 
 
-def history_table(rows: Sequence[Mapping[str, Any]], metric: str | None = None) -> Table:
+def history_table(rows: Sequence[HistoryRow], metric: str | None = None) -> Table:
     """`history` rows as a table: one row per run x provider with every figure, or, for one
     `metric`, one row per run with a column per provider."""
     if metric is not None:
@@ -85,14 +91,14 @@ def history_table(rows: Sequence[Mapping[str, Any]], metric: str | None = None) 
         previous = row["run_id"]
         table.add_row(
             row["run_id"] if first else "",
-            _when(row["created_at"]) if first else "",
+            local_time(row["created_at"]) if first else "",
             escape(row["provider"]) + (" (ref)" if row.get("reference") else ""),
             *(metric_text(m, row.get(m)) for m in HEADERS),
         )
     return table
 
 
-def _pivot(rows: Sequence[Mapping[str, Any]], metric: str) -> Table:
+def _pivot(rows: Sequence[HistoryRow], metric: str) -> Table:
     providers = list(dict.fromkeys(r["provider"] for r in rows))
     runs: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -112,16 +118,17 @@ def _pivot(rows: Sequence[Mapping[str, Any]], metric: str) -> Table:
         cells = [
             metric_text(metric, run["cells"][n]) if n in run["cells"] else "" for n in providers
         ]
-        table.add_row(run_id, _when(run["created_at"]), *cells)
+        table.add_row(run_id, local_time(run["created_at"]), *cells)
     return table
 
 
-def diff_table(result: Mapping[str, Any]) -> Table:
+def diff_table(result: DiffResult) -> Table:
     """One row per provider in both runs: accuracy A -> B with the paired difference, speed
     medians with Mann-Whitney p, conformance and verdict, A -> B."""
     a, b = result["run_a"], result["run_b"]
     table = Table(
-        title=f"diff {a['id']} ({_when(a['created_at'])}) -> {b['id']} ({_when(b['created_at'])})",
+        title=f"diff {a['id']} ({local_time(a['created_at'])}) -> "
+        f"{b['id']} ({local_time(b['created_at'])})",
         title_justify="left",
         header_style="bold",
     )
@@ -154,24 +161,25 @@ def diff_table(result: Mapping[str, Any]) -> Table:
     return table
 
 
-def _delta(acc: Mapping[str, Any]) -> str:
-    if acc.get("diff") is None:
+def _delta(acc: AccuracyDiff) -> str:
+    if "diff" not in acc:
         return escape(str(acc.get("note", "-")))
-    text = (
-        f"{acc['diff'] * 100:+.1f} [{acc['low'] * 100:+.0f}, {acc['high'] * 100:+.0f}] "
-        f"p={acc['p_value']:.2g}"
-    )
+    interval = points_range(acc["low"], acc["high"])
+    text = f"{points(acc['diff'])} {interval} {p_value(acc['p_value'])}"
     return f"[bold red]{text}[/]" if acc.get("regression") else text
 
 
-def _speed(test: Mapping[str, Any] | None, fmt: str, unit: str) -> str:
+def _speed(test: SpeedTest | None, fmt: str, unit: str) -> str:
     if not test:
         return "-"
-    text = f"{test['a_median']:{fmt}} -> {test['b_median']:{fmt}}{unit} p={test['p_value']:.2g}"
+    text = (
+        f"{number(test['a_median'], fmt)} -> {number(test['b_median'], fmt, unit)} "
+        f"{p_value(test['p_value'])}"
+    )
     return f"[bold red]{text}[/]" if test["regression"] else text
 
 
-def print_diff(console: Console, result: Mapping[str, Any]) -> None:
+def print_diff(console: Console, result: DiffResult) -> None:
     """The diff table, then the regressions (red) and the other changes, one per line."""
     console.print(diff_table(result))
     if result["regressions"]:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from parity.report.figures import Figures, describe_run, figures, points, statuses
+from parity.report.figures import Figures, describe_run, figures, statuses
+from parity.report.format import iso_utc, margin_points, p_value, pct, points, points_range
+from parity.report.model import ConformanceRow, Difference, Report
 
 _EVIDENCE_CHARS = 2000  # per evidence item: the request and the response excerpt
 
@@ -37,23 +38,23 @@ class Case:
     text: str = ""
 
 
-def accuracy_bar(vs: Mapping[str, Any] | None, margin: float | None) -> str:
+def accuracy_bar(vs: Difference | None, margin: float | None) -> str:
     """The bar an accuracy verdict is held to, in words."""
-    confidence = (vs or {}).get("confidence") or 0.95
-    margin = (vs or {}).get("margin") or margin or 0.03
+    confidence = (vs.confidence if vs is not None else None) or 0.95
+    margin = (vs.margin if vs is not None else None) or margin or 0.03
     return (
-        f"the {confidence:.0%} interval of the difference from the reference must not lie "
-        f"below 0 (equivalent within ±{margin * 100:g} points)"
+        f"the {pct(confidence)} interval of the difference from the reference must not lie "
+        f"below 0 (equivalent within ±{margin_points(margin)} points)"
     )
 
 
-def delta_figure(vs: Mapping[str, Any] | None) -> str:
+def delta_figure(vs: Difference | None) -> str:
     """'-15.6 points [-27, -4], p=0.003' or 'no comparison'."""
-    if not vs:
+    if vs is None:
         return "no comparison"
-    text = f"{points(vs.get('diff'))} points [{vs['low'] * 100:+.0f}, {vs['high'] * 100:+.0f}]"
-    if vs.get("p_value") is not None:
-        text += f", p={vs['p_value']:.2g}"
+    text = f"{points(vs.diff)} points {points_range(vs.low, vs.high)}"
+    if vs.p_value is not None:
+        text += f", {p_value(vs.p_value)}"
     return text
 
 
@@ -75,41 +76,43 @@ def verdict_case(f: Figures, why: str, margin: float | None) -> Case:
     return Case(classname, name, "pass", text=f"{figure} (bar: {bar})")
 
 
-def check_case(provider: str, check: Mapping[str, Any]) -> Case:
+def check_case(provider: str, check: ConformanceRow) -> Case:
     """The test case of one conformance check of one provider."""
-    status = str(check.get("status"))
-    classname, name = f"{provider}.conformance", str(check["id"])
-    message = f"{check.get('figure', '')} (bar: {check.get('bar', '-')})"
-    text = f"checks: {check.get('checks', '')}\nfigure: {check.get('figure', '')}\n"
-    text += f"bar: {check.get('bar', '-')}"
-    for item in (check.get("evidence") or [])[:2]:
+    status = check.status
+    classname, name = f"{provider}.conformance", check.id
+    message = f"{check.figure} (bar: {check.bar})"
+    text = f"checks: {check.checks}\nfigure: {check.figure}\n"
+    text += f"bar: {check.bar}"
+    for item in check.evidence[:2]:
         text += "\nevidence: " + json.dumps(item, default=str)[:_EVIDENCE_CHARS]
     kind = {"pass": "pass", "fail": "failure", "error": "error"}.get(status, "skipped")
     if kind == "skipped":
-        message = f"{status}: {check.get('figure', '')}"
+        message = f"{status}: {check.figure}"
     return Case(classname, name, kind, message, text)
 
 
-def provider_cases(data: Mapping[str, Any]) -> list[tuple[Figures, str, list[Case]]]:
+def provider_cases(data: Report) -> list[tuple[Figures, str, list[Case]]]:
     """Per provider: its figures, its verdict line and its test cases, in report order."""
     lines = statuses(data)
-    margin = (data["run"].get("options") or {}).get("margin")
+    options = data.run.options or {}
+    margin = options.get("margin")
     out = []
-    for provider in data["providers"]:
+    for provider in data.providers:
         f = figures(provider)
-        line = lines.get(f.name, {})
-        why = f"{line.get('status', '-')}: {line.get('why', '-')}"
-        accuracy_run = (data["run"].get("options") or {}).get("accuracy", True)
+        line = lines.get(f.name)
+        why = f"{line.status}: {line.why}" if line is not None else "-: -"
+        accuracy_run = options.get("accuracy", True)
         cases = [verdict_case(f, why, margin)] if accuracy_run else []
         cases += [check_case(f.name, c) for c in f.conformance]
         out.append((f, why, cases))
     return out
 
 
-def to_junit(data: Mapping[str, Any]) -> str:
+def to_junit(data: Report | Mapping[str, Any]) -> str:
     """The report model as a JUnit XML document (UTF-8, with an XML declaration)."""
-    run = data["run"]
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(run.get("created_at") or 0))
+    data = Report.of(data)
+    run = data.run
+    stamp = iso_utc(run.created_at)
     root = ET.Element("testsuites", name=_clean(f"parity {describe_run(run)}"))
     totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
     for f, why, cases in provider_cases(data):
@@ -123,8 +126,8 @@ def to_junit(data: Mapping[str, Any]) -> str:
         suite = ET.SubElement(root, "testsuite", attrib, timestamp=stamp, time="0")
         props = ET.SubElement(suite, "properties")
         for key, value in (
-            ("run_id", run.get("id")),
-            ("kind", run.get("kind")),
+            ("run_id", run.id),
+            ("kind", run.kind),
             ("reference", str(f.reference).lower()),
             ("verdict", f.verdict),
         ):
@@ -146,8 +149,8 @@ def to_junit(data: Mapping[str, Any]) -> str:
         ET.SubElement(suite, "system-out").text = _clean(why)
         for key in totals:
             totals[key] += counts[key]
-    for key, value in totals.items():
-        root.set(key, str(value))
+    for key, total in totals.items():
+        root.set(key, str(total))
     ET.indent(root)
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
 

@@ -11,11 +11,11 @@ from parity.report.figures import (
     accuracy_text,
     delta_text,
     describe_run,
-    dollars,
     figures,
-    number,
     statuses,
 )
+from parity.report.format import dollars, ms, number
+from parity.report.model import Report, VerdictLine
 
 MARKS = {
     "faithful": "✅",
@@ -28,42 +28,49 @@ MARKS = {
 ORDER = ("degraded", "unreachable", "suspicious", "faithful", "reference")
 
 
-def to_markdown(data: Mapping[str, Any]) -> str:
+def to_markdown(data: Report | Mapping[str, Any]) -> str:
     """Verdict lines, a leaderboard table and the failed checks (figure and bar) of a run.
 
     Table columns that no provider has a figure for (speed, price and conformance in an
     eval run) are left out.
     """
+    data = Report.of(data)
     lines = statuses(data)
-    provs = [figures(p) for p in data["providers"]]
-    counts = Counter(lines[f.name]["status"] for f in provs if f.name in lines)
+    provs = [figures(p) for p in data.providers]
+    counts = Counter(lines[f.name].status for f in provs if f.name in lines)
     tally = ", ".join(f"{counts[s]} {s}" for s in ORDER if counts[s])
-    out = [f"### parity {_inline(describe_run(data['run']))}", ""]
+    out = [f"### parity {_inline(describe_run(data.run))}", ""]
     out.append(f"**{tally or 'no providers'}** ({len(provs)} providers)")
     out.append("")
     for f in provs:
-        line = lines.get(f.name, {"status": f.verdict, "why": "-"})
-        mark = MARKS.get(line["status"], "•")
-        out.append(f"- {mark} **{_inline(f.name)}** {line['status']}: {_inline(line['why'])}")
+        line = lines.get(f.name)
+        if line is None:
+            line = VerdictLine(name=f.name, status=f.verdict, why="-")
+        mark = MARKS.get(line.status, "•")
+        out.append(f"- {mark} **{_inline(f.name)}** {line.status}: {_inline(line.why)}")
     out += ["", *_table(provs, lines)]
     failed = [(f, c) for f in provs for c in f.failed_checks()]
     if failed:
         out += ["", "**Failed checks**", ""]
         for f, c in failed:
             out.append(
-                f"- **{_inline(f.name)}** `{c['id']}` ({c.get('status')}): "
-                f"{_inline(str(c.get('figure', '')))} (bar: {_inline(str(c.get('bar', '-')))})"
+                f"- **{_inline(f.name)}** `{c.id}` ({c.status}): "
+                f"{_inline(c.figure)} (bar: {_inline(c.bar)})"
             )
     return "\n".join(out) + "\n"
 
 
-def _table(provs: list[Figures], lines: Mapping[str, Mapping[str, str]]) -> list[str]:
+def _table(provs: list[Figures], lines: Mapping[str, VerdictLine]) -> list[str]:
+    def status(f: Figures) -> str:
+        line = lines.get(f.name)
+        return line.status if line is not None else f.verdict
+
     columns: list[tuple[str, str, list[str]]] = [
         ("provider", ":--", [f.name for f in provs]),
-        ("status", ":--", [lines.get(f.name, {}).get("status", f.verdict) for f in provs]),
+        ("status", ":--", [status(f) for f in provs]),
         ("accuracy (95% CI)", "--:", [accuracy_text(f.accuracy) for f in provs]),
         ("Δ vs ref, points", "--:", [delta_text(f.vs_reference) for f in provs]),
-        ("TTFT p50", "--:", [number(f.p50("ttft_ms"), ".0f", " ms") for f in provs]),
+        ("TTFT p50", "--:", [ms(f.p50("ttft_ms")) for f in provs]),
         ("tok/s p50", "--:", [number(f.p50("output_tokens_per_s")) for f in provs]),
         ("conformance", "--:", [_conformance(f) for f in provs]),
         ("$/1M blended", "--:", [dollars(f.blended_price) for f in provs]),
