@@ -177,16 +177,20 @@ class Store:
 
     `busy_timeout`: seconds a statement waits for another connection's lock (default
     `PARITY_BUSY_TIMEOUT` or `BUSY_TIMEOUT_S`); `lease_ttl`: seconds a run's lease lasts
-    without renewal. Opening creates the store's folder if needed; any failure to open it
-    is a `StoreError`.
+    without renewal (default `LEASE_TTL_S`). Opening creates the store's folder if needed;
+    any failure to open it is a `StoreError`.
     """
 
     def __init__(
-        self, path: Path, *, busy_timeout: float | None = None, lease_ttl: float = LEASE_TTL_S
+        self,
+        path: Path,
+        *,
+        busy_timeout: float | None = None,
+        lease_ttl: float | None = None,
     ) -> None:
         self.path = path
         self.busy_timeout = default_busy_timeout() if busy_timeout is None else busy_timeout
-        self.lease_ttl = lease_ttl
+        self.lease_ttl = LEASE_TTL_S if lease_ttl is None else lease_ttl
         self._held: _Held | None = None
         self._identity: tuple[int, int] | None = None
         self._gone: str | None = None
