@@ -2,12 +2,15 @@
 
 A providers file is TOML with one `[[provider]]` table per endpoint. Loading validates it
 with pydantic and turns any problem into a single-line `ConfigError` naming the file, the
-key and the problem.
+key and the problem. The API keys the file names (`api_key_env`) are checked as it loads
+(`core.secrets.key_problem`); an error says which variable is wrong and how, never any part
+of its value.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from parity.core.errors import ConfigError
+from parity.core.secrets import key_problem
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
 class Provider(BaseModel):
@@ -52,13 +58,39 @@ class Provider(BaseModel):
     def _no_auth_header(cls, value: dict[str, str]) -> dict[str, str]:
         if any(key.lower() == "authorization" for key in value):
             raise ValueError("put the key in an environment variable and name it in api_key_env")
+        for name, text in value.items():
+            # Names them, never the values: a value refused here may be a secret.
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid HTTP header name")
+            if not all(char == "\t" or " " <= char <= "~" for char in text):
+                raise ValueError(
+                    f"the value of {name!r} has a character that is not printable ASCII"
+                    " (a line break, a control character, non-ASCII)"
+                )
         return value
 
     def api_key(self) -> str | None:
-        """The API key from the environment variable named by `api_key_env`, if set."""
+        """The API key from the environment variable named by `api_key_env`, if set (an empty
+        value counts as unset). Raises a one-line `ConfigError` naming the provider and the
+        variable when the value cannot be a key (see `core.secrets.key_problem`)."""
         if not self.api_key_env:
             return None
-        return os.environ.get(self.api_key_env) or None
+        key = os.environ.get(self.api_key_env) or None
+        problem = self.key_problem()
+        if problem is not None:
+            raise ConfigError(f"provider {self.name}: {problem}")
+        return key
+
+    def key_problem(self) -> str | None:
+        """What is wrong with the key in `api_key_env`'s variable, as `api_key_env: ...` words
+        that hold no part of it; None when it is fine or unset."""
+        if not self.api_key_env:
+            return None
+        key = os.environ.get(self.api_key_env) or None
+        problem = key_problem(key) if key else None
+        if problem is None:
+            return None
+        return f"api_key_env: the key in ${self.api_key_env} {problem}"
 
     def blended_price(self) -> float | None:
         """(3 x input price + 1 x output price) / 4, in $ per 1M tokens."""
@@ -107,11 +139,17 @@ class ProvidersFile(BaseModel):
 
 
 def parse_providers(data: dict[str, Any], source: str) -> ProvidersFile:
-    """Validate already-parsed providers data; errors name `source`, the key and the problem."""
+    """Validate already-parsed providers data and the API keys it names (in the environment
+    now); errors name `source`, the key and the problem."""
     try:
-        return ProvidersFile.model_validate(data)
+        providers = ProvidersFile.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {_describe(exc, data)}") from None
+    for index, provider in enumerate(providers.provider):
+        problem = provider.key_problem()
+        if problem is not None:
+            raise ConfigError(f"{source}: [[provider]] #{index + 1} ({provider.name}): {problem}")
+    return providers
 
 
 def load_providers(path: Path) -> ProvidersFile:
