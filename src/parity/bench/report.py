@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from parity.bench.chart import Point, speed_price_svg
+from parity.report.format import duration, grouped, pct, signed_pct, usd
 
 __all__ = [
     "chart_points",
@@ -25,26 +26,6 @@ __all__ = [
     "write_json",
     "write_svg",
 ]
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value / 1000:.2f} s" if value >= 10_000 else f"{value:.0f} ms"
-
-
-def _num(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
-def _usd(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"${value:.2f}" if value >= 0.1 else f"${value:.6f}".rstrip("0")
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.1%}"
 
 
 def _errors(agg: dict[str, Any]) -> str:
@@ -77,7 +58,9 @@ def speed_table(report: dict[str, Any], ident: tuple[str, str, int | None]) -> T
     workload, load, _level = ident
     sample = next(s for p in report["providers"] if (s := _find(p, ident)))
     w = sample["workload"]
-    title = f"{workload} ({w['input_tokens']:,} in / {w['output_tokens']:,} out), {load}"
+    title = (
+        f"{workload} ({grouped(w['input_tokens'])} in / {grouped(w['output_tokens'])} out), {load}"
+    )
     table = Table(title=title, title_justify="left")
     for name, justify in [
         ("provider", "left"),
@@ -106,24 +89,22 @@ def speed_table(report: dict[str, Any], ident: tuple[str, str, int | None]) -> T
         agg = step["aggregates"]
         tput = agg["throughput"]
         good = agg["goodput"]
-        goodput = (
-            f"{good['fraction']:.0%}" if good["slos"] and good["fraction"] is not None else "-"
-        )
+        goodput = pct(good["fraction"]) if good["slos"] else "-"
         table.add_row(
             provider["name"],
             f"{agg['ok']}/{agg['requests']}",
-            _ms(agg["ttft_ms"]["p50"]),
-            _ms(agg["ttft_ms"]["p90"]),
-            _ms(agg["ttft_ms"]["p99"]),
-            _ms(agg["ttfat_ms"]["p50"]),
-            _num(agg["output_tokens_per_s"]["p50"]),
-            _ms(agg["tpot_ms"]["p50"]),
-            _ms(agg["itl_ms"]["p50"]),
-            _ms(agg["itl_ms"]["p99"]),
-            _ms(agg["e2e_ms"]["p50"]),
-            _ms(agg["e2e_ms"]["p99"]),
-            _num(tput["requests_per_s"], 2),
-            _num(tput["output_tokens_per_s"]),
+            duration(agg["ttft_ms"]["p50"]),
+            duration(agg["ttft_ms"]["p90"]),
+            duration(agg["ttft_ms"]["p99"]),
+            duration(agg["ttfat_ms"]["p50"]),
+            grouped(agg["output_tokens_per_s"]["p50"], 1),
+            duration(agg["tpot_ms"]["p50"]),
+            duration(agg["itl_ms"]["p50"]),
+            duration(agg["itl_ms"]["p99"]),
+            duration(agg["e2e_ms"]["p50"]),
+            duration(agg["e2e_ms"]["p99"]),
+            grouped(tput["requests_per_s"], 2),
+            grouped(tput["output_tokens_per_s"], 1),
             goodput,
             _errors(agg),
         )
@@ -159,19 +140,19 @@ def tokens_table(report: dict[str, Any], ident: tuple[str, str, int | None]) -> 
         local = provider.get("tokenizer")
         table.add_row(
             provider["name"],
-            f"{w['input_tokens']:,}",
-            _num(agg["input_tokens"]["mean"], 0),
-            f"{w['output_tokens']:,}",
-            _num(agg["output_tokens"]["mean"], 0),
+            grouped(w["input_tokens"]),
+            grouped(agg["input_tokens"]["mean"], 0),
+            grouped(w["output_tokens"]),
+            grouped(agg["output_tokens"]["mean"], 0),
             ",".join(agg["output_tokens_from"]) or "-",
-            _num(agg["reasoning_tokens"]["mean"], 0),
-            _num(agg["answer_tokens"]["mean"], 0),
+            grouped(agg["reasoning_tokens"]["mean"], 0),
+            grouped(agg["answer_tokens"]["mean"], 0),
             f"{tok['server_output']}/{tok['local_output']}" if local and agg["ok"] else "-",
-            _pct(tok["output_mismatch"]),
+            signed_pct(tok["output_mismatch"]),
             f"{tok['server_input']}/{tok['local_input']}"
             if local and tok["server_input"] is not None
             else "-",
-            _pct(tok["input_mismatch"]),
+            signed_pct(tok["input_mismatch"]),
         )
     return table
 
@@ -198,14 +179,14 @@ def price_table(report: dict[str, Any]) -> Table:
         acc = price.get("accuracy")
         table.add_row(
             provider["name"],
-            _usd(listed["input"]),
-            _usd(listed["output"]),
-            _usd(listed["blended"]),
-            _usd(measured["cost_usd"]),
+            usd(listed["input"]),
+            usd(listed["output"]),
+            usd(listed["blended"]),
+            usd(measured["cost_usd"]),
             measured["cost_from"],
-            _usd(measured["usd_per_1m_output"]),
-            f"{acc['accuracy']:.0%} ({acc['suite']})" if acc else "-",
-            _usd(acc["cost_per_correct_usd"]) if acc else "-",
+            usd(measured["usd_per_1m_output"]),
+            f"{pct(acc['accuracy'])} ({acc['suite']})" if acc else "-",
+            usd(acc["cost_per_correct_usd"]) if acc else "-",
         )
     return table
 
@@ -237,13 +218,13 @@ def sweep_table(report: dict[str, Any]) -> Table | None:
                 sweep["workload"],
                 str(row["concurrency"]),
                 f"{row['ok']}/{row['requests']}",
-                _num(row["requests_per_s"], 2),
-                _num(row["output_tokens_per_s"]),
-                _num(row["speed_p50"]),
-                _ms(row["ttft_p50_ms"]),
-                _ms(row["ttft_p99_ms"]),
-                _ms(row["e2e_p50_ms"]),
-                "-" if row["error_rate"] is None else f"{row['error_rate']:.0%}",
+                grouped(row["requests_per_s"], 2),
+                grouped(row["output_tokens_per_s"], 1),
+                grouped(row["speed_p50"], 1),
+                duration(row["ttft_p50_ms"]),
+                duration(row["ttft_p99_ms"]),
+                duration(row["e2e_p50_ms"]),
+                pct(row["error_rate"]),
             )
     return table
 
@@ -268,7 +249,7 @@ def detail_table(report: dict[str, Any], ident: tuple[str, str, int | None]) -> 
             table.add_row(
                 provider["name"],
                 metric,
-                *(str(summary[s]) if s == "count" else _num(summary[s], 1) for s in _STATS),
+                *(str(summary[s]) if s == "count" else grouped(summary[s], 1) for s in _STATS),
             )
     return table
 
@@ -280,8 +261,9 @@ def _open_loop_lines(report: dict[str, Any]) -> Iterable[str]:
             if fig["mode"] == "rate":
                 yield (
                     f"  {provider['name']} {step['workload']['workload']} {step['load']}: "
-                    f"asked {fig['asked_rate']:.2f}/s, schedule {_num(fig['schedule_rate'], 2)}/s, "
-                    f"achieved {_num(fig['achieved_rate'], 2)}/s, max in flight "
+                    f"asked {fig['asked_rate']:.2f}/s, "
+                    f"schedule {grouped(fig['schedule_rate'], 2)}/s, "
+                    f"achieved {grouped(fig['achieved_rate'], 2)}/s, max in flight "
                     f"{fig['max_in_flight']}, stopped by {fig['stopped_by']}"
                 )
 

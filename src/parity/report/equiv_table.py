@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 from rich.console import Console
 from rich.table import Table
 
 from parity.equivalence.run import EquivTestResult
+from parity.report.format import dollars, significant
 
 __all__ = ["equiv_notes", "equiv_table", "print_equiv", "usd_suffix"]
 
@@ -50,15 +49,15 @@ def equiv_table(result: EquivTestResult) -> Table:
         ]
         for index, r in enumerate(o["results"]):
             cells = head if index == 0 else [""] * 5
-            effect = _num(r["effect"]) + (" *" if r["note"] else "")
+            effect = significant(r["effect"]) + (" *" if r["note"] else "")
             table.add_row(
                 *cells,
                 r["method"],
-                _num(r["p_value"]),
-                _num(r["alpha"]),
+                significant(r["p_value"]),
+                significant(r["alpha"]),
                 effect,
-                _num(r["effect_upper"]),
-                _num(r["tolerance"]),
+                significant(r["effect_upper"]),
+                significant(r["tolerance"]),
             )
     return table
 
@@ -82,14 +81,4 @@ def print_equiv(console: Console, result: EquivTestResult) -> None:
 
 def usd_suffix(value: float | None) -> str:
     """`, $0.0123` (nothing without prices)."""
-    return "" if value is None else f", ${value:.4f}"
-
-
-def _num(value: object) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return "inf"
-        return f"{value:.3g}"
-    return str(value)
+    return "" if value is None else f", {dollars(value, 4)}"

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.table import Table
 
+from parity.report.format import dollars, grouped, p_value, pct, pct_range, points, points_range
 from parity.report.terminal import VERDICT_STYLE
 
 
-def eval_table(results: Sequence[dict[str, Any]], title: str) -> Table:
+def eval_table(results: Sequence[Mapping[str, Any]], title: str) -> Table:
     """One row per provider: accuracy +- CI, difference with its interval, the spread of
     whole-suite scores across repeats, verdict, samples, tokens (and the share of the fixed
     design they are), $ and why sampling stopped."""
@@ -37,18 +38,18 @@ def eval_table(results: Sequence[dict[str, Any]], title: str) -> Table:
         verdict = "reference" if r["reference"] else (vs["verdict"] if vs else "no data")
         style = VERDICT_STYLE.get(verdict, "")
         fixed = r.get("fixed_design_tokens")
-        share = f"{r['tokens'] / fixed:.0%}" if fixed else "-"
+        share = pct(r["tokens"] / fixed) if fixed else "-"
         samples = str(r["samples"]) + (f" ({r['errors']} err)" if r["errors"] else "")
         table.add_row(
             r["name"],
-            f"{acc['value']:.1%} [{acc['low']:.0%}, {acc['high']:.0%}]" if acc else "-",
+            f"{pct(acc['value'], 1)} {pct_range(acc['low'], acc['high'])}" if acc else "-",
             _delta(vs),
             _spread(r.get("suite_scores_by_repeat")),
             f"[{style}]{verdict}[/]" if style else verdict,
             samples,
-            f"{r['tokens']:,}",
+            grouped(r["tokens"]),
             share,
-            "-" if r["cost_usd"] is None else f"${r['cost_usd']:.4f}",
+            dollars(r["cost_usd"], 4),
             r["stop_reason"] or "-",
         )
     return table
@@ -58,17 +59,15 @@ def _spread(by_repeat: list[float] | None) -> str:
     """Range of whole-suite scores across repeats (fixed design), e.g. '40%-47%'."""
     if not by_repeat or len(by_repeat) < 2:
         return "-"
-    return f"{min(by_repeat):.0%}-{max(by_repeat):.0%}"
+    return f"{pct(min(by_repeat))}-{pct(max(by_repeat))}"
 
 
-def _delta(vs: dict[str, Any] | None) -> str:
+def _delta(vs: Mapping[str, Any] | None) -> str:
     if not vs:
         return "-"
-    diff = vs.get("diff")
-    text = "?" if diff is None else f"{diff * 100:+.1f}"
-    text += f" [{vs['low'] * 100:+.0f}, {vs['high'] * 100:+.0f}]"
+    text = f"{points(vs.get('diff'))} {points_range(vs['low'], vs['high'])}"
     if vs.get("p_value") is not None:
-        text += f" p={vs['p_value']:.2g}"
+        text += f" {p_value(vs['p_value'])}"
     if vs.get("n_pairs"):
         text += f" n={vs['n_pairs']}"
     return text

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
 
 from parity.core.store import RunInfo
+from parity.report.format import local_time
 
 
 def runs_table(runs: Sequence[RunInfo]) -> Table:
@@ -17,7 +17,7 @@ def runs_table(runs: Sequence[RunInfo]) -> Table:
     for column in ("run", "started", "status", "exchanges", "providers file", "suite"):
         table.add_column(column)
     for r in runs:
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.created_at))
+        started = local_time(r.created_at, seconds=True)
         suite = f"{r.options.get('suite', '-')} x{r.options.get('repeats', '-')}"
         table.add_row(r.id, started, r.status, str(r.exchanges), r.source or "-", suite)
     return table

@@ -7,6 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from parity.core.analysis import ProviderResult
+from parity.report.format import dollars, ms, number, p_value, pct, pct_range, points, points_range
 
 VERDICT_STYLE = {
     "reference": "bold cyan",
@@ -37,7 +38,7 @@ def leaderboard(results: list[ProviderResult], title: str) -> Table:
         verdict = r.verdict
         style = VERDICT_STYLE.get(verdict, "")
         if r.reachable is False:
-            row = ["-"] * 4 + [f"[{style}]unreachable[/]", "-", "-", _price(r.blended_price), "-"]
+            row = ["-"] * 4 + [f"[{style}]unreachable[/]", "-", "-", dollars(r.blended_price), "-"]
             table.add_row(r.name, *row)
             continue
         passed, judged = r.conformance_counts()
@@ -46,15 +47,15 @@ def leaderboard(results: list[ProviderResult], title: str) -> Table:
             conform = f"[red]{conform}[/]"
         table.add_row(
             r.name,
-            _ms((r.speed or {}).get("ttft_ms", {}).get("p50")),
-            _num((r.speed or {}).get("output_tokens_per_s", {}).get("p50")),
+            ms((r.speed or {}).get("ttft_ms", {}).get("p50")),
+            number((r.speed or {}).get("output_tokens_per_s", {}).get("p50")),
             _accuracy(r),
             _delta(r),
             f"[{style}]{verdict}[/]" if style else verdict,
             _errors(r),
             conform,
-            _price(r.blended_price),
-            _cost(r.cost_usd),
+            dollars(r.blended_price),
+            dollars(r.cost_usd, 6),
         )
     return table
 
@@ -87,15 +88,15 @@ def _accuracy(r: ProviderResult) -> str:
     acc = (r.accuracy or {}).get("accuracy")
     if not acc:
         return "-"
-    return f"{acc['value']:.0%} [{acc['low']:.0%}, {acc['high']:.0%}]"
+    return f"{pct(acc['value'])} {pct_range(acc['low'], acc['high'])}"
 
 
 def _delta(r: ProviderResult) -> str:
     vs = (r.accuracy or {}).get("vs_reference")
     if not vs:
         return "-"
-    diff, low, high = (vs[k] * 100 for k in ("diff", "low", "high"))
-    return f"{diff:+.0f} [{low:+.0f}, {high:+.0f}] p={vs['p_value']:.2g}"
+    interval = points_range(vs["low"], vs["high"])
+    return f"{points(vs['diff'], 0)} {interval} {p_value(vs['p_value'])}"
 
 
 def _errors(r: ProviderResult) -> str:
@@ -104,19 +105,3 @@ def _errors(r: ProviderResult) -> str:
         return "0"
     worst = max(r.errors, key=lambda k: r.errors[k])
     return f"[red]{total}/{r.requests}[/] {worst}"
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f} ms"
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def _price(value: float | None) -> str:
-    return "-" if value is None else f"${value:.2f}"
-
-
-def _cost(value: float | None) -> str:
-    return "-" if value is None else f"${value:.6f}"
