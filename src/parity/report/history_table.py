@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from rich.console import Console
 from rich.markup import escape
@@ -98,9 +98,14 @@ def history_table(rows: Sequence[HistoryRow], metric: str | None = None) -> Tabl
     return table
 
 
+class _PivotRun(TypedDict):
+    created_at: float
+    cells: dict[str, object]  # provider -> the metric's value in this run
+
+
 def _pivot(rows: Sequence[HistoryRow], metric: str) -> Table:
     providers = list(dict.fromkeys(r["provider"] for r in rows))
-    runs: dict[str, dict[str, Any]] = {}
+    runs: dict[str, _PivotRun] = {}
     for r in rows:
         runs.setdefault(r["run_id"], {"created_at": r["created_at"], "cells": {}})
         runs[r["run_id"]]["cells"][r["provider"]] = r.get(metric)
