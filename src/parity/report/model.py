@@ -435,10 +435,6 @@ class Report(ReportModel):
         """`data` itself, or the report its dict form (`to_dict`, a JSON export) describes."""
         return data if isinstance(data, Report) else cls.model_validate(data)
 
-    def reference(self) -> ProviderEntry | None:
-        """The reference provider's entry, if the run has one."""
-        return next((p for p in self.providers if p.reference), None)
-
 
 # --------------------------------------------------------------------------------------------
 # `parity history` and `parity diff` (plain dicts: see the module docstring)
