@@ -1,9 +1,36 @@
-"""Async client for OpenAI-compatible Chat Completions endpoints.
+"""Async client for OpenAI-compatible endpoints, over one HTTP/1.1 transport of its own.
 
-`ProviderClient.chat` sends one chat completion request (streamed or not), retries the
-failures worth retrying, and returns an `Exchange`: the body sent, clock readings taken as
-bytes arrive, the assembled answer, and every raw payload. It never raises because of what a
-provider did; every failure is an `Exchange` whose `error` says which kind it was.
+`ProviderClient.chat` sends one request (a chat completion, streamed or not, or a Responses
+API call), retries the failures worth retrying, and returns an `Exchange`: the body sent,
+clock readings taken as bytes arrive, the assembled answer, and every raw payload. It never
+raises because of what a provider did; every failure is an `Exchange` whose `error` says
+which kind it was.
+
+One transport carries every request, whatever the environment: streams, plain JSON answers
+and the `GET /models` probe all go through `_Http11`, parity's own keep-alive HTTP/1.1
+client, which stamps each block of bytes with `perf_counter_ns` in the event loop's I/O
+callback, as it arrives (docs/transport.md has the figures that chose it over aiohttp and
+httpx). It asks for `Accept-Encoding: identity` on every request, so no intermediary's gzip
+can buffer a stream (a body compressed anyway is still decoded), and never follows redirects.
+Proxies come from the environment as curl reads them (`HTTP_PROXY`, `HTTPS_PROXY`,
+`ALL_PROXY`, `NO_PROXY`, either case): an `http://` proxy carries `http://` targets in
+absolute form and `https://` targets through a `CONNECT` tunnel; a SOCKS or HTTPS proxy
+that would apply to a provider is a one-line `ConfigError`. `Exchange.transport` records
+which path ran (client, HTTP version, proxy).
+
+Limits (all `asyncio.timeout`s):
+
+- `timeout_s` bounds connecting, the wait for the response head, each wait for bytes of a
+  plain body, and a stream's wait for its next *data event*: a stream that brings only SSE
+  comments (`: ping`) or keep-alive bytes for `timeout_s` is stalled (TIMEOUT, "stalled").
+- `deadline_s` bounds one attempt whole, connect to last byte (`request_deadline`: default
+  `timeout_s + max_tokens / DEADLINE_TOKENS_PER_S`); past it the attempt is a TIMEOUT
+  ("deadline"), keeping what arrived.
+
+A provider is unavailable (`ProviderClient.availability`) after `UNAVAILABLE_AFTER`
+consecutive attempts that failed at the transport (connect error, timeout, stall, deadline,
+HTTP 502/503/504) with no other outcome in between; the client then stops retrying, and the
+runner sends it nothing more.
 
 The API key goes into the `Authorization` header only. If a provider echoes it back (in an
 error message, or even in generated text) it is replaced by `***` everywhere in the Exchange.
@@ -12,42 +39,127 @@ error message, or even in generated text) it is replaced by `***` everywhere in 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import email.utils
+import ipaddress
 import logging
-import os
 import random
 import ssl
 import time
 import urllib.parse
+import urllib.request
 import zlib
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
 
 from parity import __version__
 from parity.core.config import Provider
+from parity.core.errors import ConfigError
 from parity.core.exchange import ErrorClass, Exchange, Timings
 from parity.core.sse import SSEParser
 
-__all__ = ["ModelsProbe", "ProviderClient"]
+__all__ = [
+    "DEADLINE_DEFAULT_TOKENS",
+    "DEADLINE_TOKENS_PER_S",
+    "TRANSPORT",
+    "UNAVAILABLE_AFTER",
+    "Availability",
+    "ModelsProbe",
+    "ProviderClient",
+    "request_deadline",
+]
 
 log = logging.getLogger(__name__)
 
 _RETRY_STATUSES = frozenset((429, 500, 502, 503, 504))
 _RETRY_AFTER_STATUSES = frozenset((429, 503))
+_GATEWAY_STATUSES = frozenset((502, 503, 504))
 CHAT_ENDPOINT = "chat/completions"
 RESPONSES_ENDPOINT = "responses"
+MODELS_ENDPOINT = "models"
 RAW_BODY = "__raw_body__"
 """A request body `{RAW_BODY: text}` is sent as `text` verbatim (malformed-JSON tests)."""
 _RETRY_CLASSES = frozenset((ErrorClass.CONNECT, ErrorClass.TIMEOUT, ErrorClass.RATE_LIMITED))
 _ERROR_BODY_LIMIT = 64 * 1024  # bytes of an error body worth reading
+_BODY_LIMIT = 256 * 1024 * 1024  # a 2xx body or a whole stream; past it: malformed
+_MODELS_LIMIT = 16 * 1024 * 1024  # a model list
 _DETAIL_BODY_CHARS = 300
 _SCRUBBED = "***"
+
+TRANSPORT = "parity-http11"
+"""The name `Exchange.transport["client"]` gives the transport (with parity's version)."""
+DEADLINE_TOKENS_PER_S = 5.0
+"""The slowest output rate the default deadline allows for (a slow but live provider)."""
+DEADLINE_DEFAULT_TOKENS = 4096
+"""The output length the default deadline assumes for a request that sets no limit."""
+UNAVAILABLE_AFTER = 3
+"""Consecutive transport failures after which a provider is unavailable."""
+
+
+def request_deadline(provider: Provider, body: Mapping[str, Any]) -> float:
+    """Seconds one attempt of `body` may take in all: connect, response head, whole body.
+
+    `provider.deadline_s` when set; else `timeout_s` (for the first token) plus the output
+    limit (`max_completion_tokens`, `max_tokens` or `max_output_tokens`; else
+    `DEADLINE_DEFAULT_TOKENS`) at `DEADLINE_TOKENS_PER_S`: 120 s + 64 / 5 = 132.8 s for a
+    64-token request at the default timeout.
+    """
+    if provider.deadline_s is not None:
+        return provider.deadline_s
+    tokens = DEADLINE_DEFAULT_TOKENS
+    for name in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            tokens = value
+            break
+    return provider.timeout_s + tokens / DEADLINE_TOKENS_PER_S
+
+
+class Availability:
+    """Whether a provider still answers, from the outcome of every attempt.
+
+    An attempt that failed at the transport (connect error; timeout, stall or deadline;
+    HTTP 502, 503 or 504) counts one; any other outcome (a success, but also a 4xx or a
+    malformed answer: the provider did answer) resets the count. `after` in a row make the
+    provider `unavailable`, until an attempt already in flight comes back otherwise.
+    """
+
+    def __init__(self, after: int = UNAVAILABLE_AFTER) -> None:
+        if after < 1:
+            raise ValueError("after must be >= 1")
+        self.after = after
+        self.failures = 0
+        self.last: str | None = None
+
+    def record(self, exchange: Exchange) -> None:
+        """Count one attempt's outcome."""
+        if _transport_failure(exchange):
+            self.failures += 1
+            self.last = f"{exchange.error}: {exchange.error_detail}"
+        else:
+            self.failures = 0
+
+    @property
+    def unavailable(self) -> bool:
+        """True after `after` consecutive transport failures."""
+        return self.failures >= self.after
+
+    def describe(self) -> str:
+        """Why the provider is unavailable, on one line."""
+        return f"{self.failures} consecutive transport failures (the last: {self.last})"
+
+
+def _transport_failure(exchange: Exchange) -> bool:
+    error = exchange.error
+    if error in (ErrorClass.CONNECT, ErrorClass.TIMEOUT):
+        return True
+    return error is ErrorClass.HTTP_5XX and exchange.status in _GATEWAY_STATUSES
 
 
 @dataclass(frozen=True)
@@ -65,12 +177,13 @@ class ModelsProbe:
 
 
 class ProviderClient:
-    """Chat Completions client for one provider; use it as an async context manager.
+    """Client for one provider's OpenAI-compatible API; use it as an async context manager.
 
-    Connections are pooled (at most `provider.max_concurrency`) and reused across calls.
-    `provider.timeout_s` bounds each network operation: connecting, writing the request,
-    and every wait for the next bytes of the response (so a slow but steady stream is not
-    cut). Waiting for a free pooled connection is not bounded and not timed.
+    Connections are pooled (at most `provider.max_concurrency`) and reused across calls;
+    waiting for a free one is not bounded and not timed. `provider.timeout_s` and
+    `request_deadline` bound each attempt (see the module docstring).
+    Raises `ConfigError` for settings no request could be sent with: a header value with a
+    line break, or a SOCKS or HTTPS proxy in the environment that applies to the provider.
     """
 
     def __init__(
@@ -81,13 +194,16 @@ class ProviderClient:
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        unavailable_after: int = UNAVAILABLE_AFTER,
     ) -> None:
         """Prepare a client; no connection is opened until the first request.
 
         Connect errors, timeouts, 429 and 500/502/503/504 are retried up to `retries` more
         times, waiting `backoff_s * 2**n` (with jitter, at most `max_backoff_s`) or what a
-        `Retry-After` header on 429/503 asks for (also capped at `max_backoff_s`).
-        `transport` replaces the network transport (for tests).
+        `Retry-After` header on 429/503 asks for (also capped at `max_backoff_s`), unless
+        the provider has become unavailable (`unavailable_after` transport failures in a
+        row). `transport` hands every request to an httpx transport instead of the network
+        (for tests: `httpx.MockTransport`); answers are read by the same code.
         """
         if retries < 0:
             raise ValueError("retries must be >= 0")
@@ -95,29 +211,17 @@ class ProviderClient:
         self.retries = retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self.availability = Availability(unavailable_after)
         self._key = provider.api_key()
-        self._chat_url = f"{provider.base_url}/{CHAT_ENDPOINT}"
-        self._models_url = f"{provider.base_url}/models"
         headers = {"User-Agent": f"parity/{__version__}"}
         headers.update(provider.headers)
         if self._key:
             headers["Authorization"] = f"Bearer {self._key}"
-        self._http = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(provider.timeout_s, pool=None),
-            limits=httpx.Limits(
-                max_connections=provider.max_concurrency,
-                max_keepalive_connections=provider.max_concurrency,
-            ),
-            transport=transport,
-            follow_redirects=False,
-        )
-        # Streams go through a lean HTTP/1.1 reader of our own (see `_RawStreams`): httpx
-        # spends ~10 us of CPU per SSE event in h11's per-chunk machinery, more than the
-        # whole parse. Not with an injected transport, a proxy, or odd header values.
-        self._raw: _RawStreams | None = None
-        if transport is None and not _proxy_configured() and _plain_headers(headers):
-            self._raw = _RawStreams(self._chat_url, headers, provider)
+        for name, value in headers.items():
+            problem = _header_problem(name, value)
+            if problem:
+                raise ConfigError(f"provider {provider.name}: header {name!r} {problem}")
+        self._http = _Http11(provider, headers, transport)
 
     def __repr__(self) -> str:
         return f"ProviderClient({self.provider.name!r}, {self.provider.base_url!r})"
@@ -135,9 +239,13 @@ class ProviderClient:
 
     async def aclose(self) -> None:
         """Close pooled connections; the client cannot be used afterwards."""
-        await self._http.aclose()
-        if self._raw is not None:
-            await self._raw.aclose()
+        self._http.aclose()
+
+    @property
+    def transport(self) -> dict[str, Any]:
+        """The transport and its settings, as `Exchange.transport` records them (`http`:
+        None here; each exchange has the version its server answered with)."""
+        return self._http.describe(None)
 
     async def chat(
         self, body: dict[str, Any], *, stream: bool, endpoint: str = CHAT_ENDPOINT
@@ -158,6 +266,7 @@ class ProviderClient:
         if RAW_BODY in body:
             sent_body: dict[str, Any] = dict(body)
             payload = str(body[RAW_BODY]).encode()
+            deadline = request_deadline(self.provider, {})
         else:
             request: dict[str, Any] = {
                 **self.provider.extra_body,
@@ -170,13 +279,16 @@ class ProviderClient:
             payload = orjson.dumps(request)
             # A copy decoded from the bytes sent: exactly what went out, immune to mutation.
             sent_body = orjson.loads(payload)
-        url = f"{self.provider.base_url}/{endpoint}"
+            deadline = request_deadline(self.provider, sent_body)
         attempt = 0
         while True:
             attempt += 1
-            exchange, retry_after = await self._attempt(sent_body, payload, stream, url)
+            exchange, retry_after = await self._attempt(
+                sent_body, payload, stream, endpoint, deadline
+            )
             exchange.attempts = attempt
-            if attempt > self.retries or not _retryable(exchange):
+            self.availability.record(exchange)
+            if attempt > self.retries or not _retryable(exchange) or self.availability.unavailable:
                 break
             delay = self._delay(attempt, retry_after)
             log.debug(
@@ -195,25 +307,35 @@ class ProviderClient:
         """`GET {base_url}/models` once (no retries) and report what the server said.
 
         Never raises for the server's behaviour: unreachable servers, HTTP errors and bodies
-        that are not a model list all come back as a `ModelsProbe` with a `detail`.
+        that are not a model list all come back as a `ModelsProbe` with a `detail`. Bounded
+        by `timeout_s` per wait and `deadline_s` (default: twice `timeout_s`) in all.
         """
-        try:
-            response = await self._http.get(self._models_url)
-        except httpx.TimeoutException as exc:
-            return self._probe(False, None, f"timed out: {_exc_text(exc)}")
-        except httpx.HTTPError as exc:
-            return self._probe(False, None, f"cannot connect: {_exc_text(exc)}")
-        status = response.status_code
+        provider = self.provider
+        deadline = provider.deadline_s or 2 * provider.timeout_s
+        async with self._http.slot():
+            try:
+                async with asyncio.timeout(deadline):
+                    response = await self._http.open(
+                        "GET", MODELS_ENDPOINT, None, "application/json", None
+                    )
+                    try:
+                        status = response.status
+                        content = await response.read_limited(_MODELS_LIMIT, self._http.timeout)
+                    finally:
+                        await self._http.release(response)
+            except _NoResponse as exc:
+                verb = "timed out" if exc.kind is ErrorClass.TIMEOUT else "cannot connect"
+                return self._probe(False, None, f"{verb}: {exc.detail}")
+            except TimeoutError:
+                return self._probe(False, None, f"timed out: no model list within {deadline:g} s")
         if status != 200:
-            return self._probe(True, status, f"HTTP {status}: {_body_snippet(response.content)}")
+            return self._probe(True, status, f"HTTP {status}: {_body_snippet(content)}")
         try:
-            data = orjson.loads(response.content)
+            data = orjson.loads(content)
             items = data["data"]
             models = [item["id"] for item in items if isinstance(item.get("id"), str)]
         except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
-            return self._probe(
-                True, status, f"not an OpenAI model list: {_body_snippet(response.content)}"
-            )
+            return self._probe(True, status, f"not an OpenAI model list: {_body_snippet(content)}")
         return self._probe(True, status, f"{len(models)} model(s)", models)
 
     def _probe(
@@ -232,93 +354,108 @@ class ProviderClient:
         return base * (0.5 + random.random() / 2)  # jitter: spread retries of parallel callers
 
     async def _attempt(
-        self, request: dict[str, Any], payload: bytes, stream: bool, url: str
+        self, request: dict[str, Any], payload: bytes, stream: bool, endpoint: str, deadline: float
     ) -> tuple[Exchange, float | None]:
-        """One HTTP round trip; returns the Exchange and the Retry-After delay, if any."""
-        if stream and self._raw is not None and url == self._chat_url:
-            return await self._raw.attempt(request, payload)
-        timings = Timings(sent=time.perf_counter_ns())
-        exchange = Exchange(request=request, stream=stream, timings=timings)
+        """One HTTP round trip within `deadline` seconds (a pooled connection waited for
+        first, untimed); returns the Exchange and the Retry-After delay, if any."""
+        async with self._http.slot():
+            timings = Timings(sent=time.perf_counter_ns())
+            exchange = Exchange(request=request, stream=stream, timings=timings)
+            exchange.transport = self._http.describe(None)
+            try:
+                async with asyncio.timeout(deadline) as limit:
+                    return exchange, await self._round_trip(exchange, payload, endpoint)
+            except TimeoutError:
+                if not limit.expired():
+                    raise
+                timings.end = time.perf_counter_ns()
+                received = f"; {len(exchange.chunks)} data events had arrived" if stream else ""
+                _fail(
+                    exchange,
+                    ErrorClass.TIMEOUT,
+                    f"deadline: no complete answer within {deadline:g} s (deadline_s){received}",
+                )
+                return exchange, None
 
-        async def trace(name: str, info: dict[str, Any]) -> None:
-            # httpcore calls this around each step: gives `sent` after pool wait and connect.
-            if name.endswith("send_request_headers.started"):
-                timings.sent = time.perf_counter_ns()
-            elif name.endswith("receive_response_headers.complete"):
-                timings.headers = time.perf_counter_ns()
-
-        http_request = self._http.build_request(
-            "POST",
-            url,
-            content=payload,
-            headers={
-                "Content-Type": "application/json",
-                "Accept": "text/event-stream" if stream else "application/json",
-            },
-            extensions={"trace": trace},
-        )
-        timings.sent = time.perf_counter_ns()
+    async def _round_trip(self, exchange: Exchange, payload: bytes, endpoint: str) -> float | None:
+        """Send the request and read its answer into `exchange`; the Retry-After delay."""
+        timings = exchange.timings
+        accept = "text/event-stream" if exchange.stream else "application/json"
         try:
-            response = await self._http.send(http_request, stream=True)
-        except httpx.TimeoutException as exc:
+            response = await self._http.open("POST", endpoint, payload, accept, timings)
+        except _NoResponse as exc:
             timings.end = time.perf_counter_ns()
-            _fail(exchange, ErrorClass.TIMEOUT, f"timed out before a response: {_exc_text(exc)}")
-            return exchange, None
-        except httpx.HTTPError as exc:
-            timings.end = time.perf_counter_ns()
-            _fail(exchange, ErrorClass.CONNECT, f"no response: {_exc_text(exc)}")
-            return exchange, None
-        if timings.headers is None:
-            timings.headers = time.perf_counter_ns()
-        exchange.status = status = response.status_code
+            _fail(exchange, exc.kind, exc.detail)
+            return None
+        timings.headers = response.arrived
+        exchange.status = status = response.status
+        exchange.transport = self._http.describe(response.version)
         retry_after: float | None = None
         try:
             if not 200 <= status < 300:
-                await self._read_error(response, exchange)
+                body = await response.read_limited(_ERROR_BODY_LIMIT, self._http.timeout)
+                timings.end = time.perf_counter_ns()
+                _classify_error(exchange, status, response.headers, body)
                 if status in _RETRY_AFTER_STATUSES:
                     retry_after = _parse_retry_after(response.headers.get("retry-after"))
-            elif stream:
+            elif exchange.stream:
                 await self._read_stream(response, exchange)
-            elif url.endswith(f"/{RESPONSES_ENDPOINT}"):
+            elif endpoint == RESPONSES_ENDPOINT:
                 await self._read_response_object(response, exchange)
             else:
                 await self._read_body(response, exchange)
-        except httpx.TimeoutException as exc:
-            timings.end = timings.end or time.perf_counter_ns()
-            _fail(exchange, ErrorClass.TIMEOUT, f"timed out reading the response: {_exc_text(exc)}")
-        except httpx.HTTPError as exc:
-            timings.end = timings.end or time.perf_counter_ns()
-            if exchange.error is None:
-                kind = ErrorClass.MALFORMED_STREAM if stream else ErrorClass.INVALID_JSON
-                _fail(exchange, kind, f"response broken off: {_exc_text(exc)}")
         finally:
-            await response.aclose()
-        return exchange, retry_after
+            await self._http.release(response)
+        return retry_after
 
-    async def _read_error(self, response: httpx.Response, exchange: Exchange) -> None:
-        """Read (a bounded part of) a non-2xx body and classify the status."""
-        body = await _read_limited(response, _ERROR_BODY_LIMIT)
-        exchange.timings.end = time.perf_counter_ns()
-        _classify_error(exchange, response.status_code, response.headers, body)
+    async def _read_json(self, response: _Response, exchange: Exchange) -> Any:
+        """Read a whole non-streamed body into `exchange.raw`; its JSON, or None (failed).
 
-    async def _read_json(self, response: httpx.Response, exchange: Exchange) -> Any:
-        """Read a whole non-streamed body into `exchange.raw`; its JSON, or None (failed)."""
+        Each wait for bytes is bounded by `timeout_s`; the whole by the deadline."""
         timings = exchange.timings
         parts: list[bytes] = []
-        async for part in response.aiter_bytes():
-            if timings.first_chunk is None:
-                timings.first_chunk = time.perf_counter_ns()
-            parts.append(part)
-        timings.end = time.perf_counter_ns()
+        size = 0
+        loop = asyncio.get_running_loop()
+        timeout = self._http.timeout
+        failure: tuple[ErrorClass, str] | None = None
+        try:
+            async with asyncio.timeout_at(loop.time() + timeout) as wait:
+                while True:
+                    segments = await response.body.read()
+                    if not segments:
+                        break
+                    wait.reschedule(loop.time() + timeout)
+                    for at, part in segments:
+                        if timings.first_chunk is None:
+                            timings.first_chunk = at
+                        parts.append(part)
+                        size += len(part)
+                    if size > _BODY_LIMIT:
+                        failure = (
+                            ErrorClass.INVALID_JSON,
+                            f"body larger than {_BODY_LIMIT >> 20} MiB",
+                        )
+                        break
+        except TimeoutError:
+            failure = (
+                ErrorClass.TIMEOUT,
+                f"timed out reading the response: no bytes for {timeout:g} s (timeout_s)",
+            )
+        except (OSError, _ProtocolError, zlib.error) as exc:
+            failure = (ErrorClass.INVALID_JSON, f"response broken off: RemoteProtocolError: {exc}")
+        timings.end = response.body.ended_at or time.perf_counter_ns()
         body = b"".join(parts)
         exchange.raw = body.decode(errors="replace")
+        if failure is not None:
+            _fail(exchange, *failure)
+            return None
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
             _fail(exchange, ErrorClass.INVALID_JSON, f"body is not JSON: {_body_snippet(body)}")
             return None
 
-    async def _read_response_object(self, response: httpx.Response, exchange: Exchange) -> None:
+    async def _read_response_object(self, response: _Response, exchange: Exchange) -> None:
         """Read a Responses API answer into the Exchange's chat-shaped fields."""
         data = await self._read_json(response, exchange)
         if exchange.error is not None:
@@ -373,7 +510,7 @@ class ProviderClient:
                 "total_tokens": usage.get("total_tokens"),
             }
 
-    async def _read_body(self, response: httpx.Response, exchange: Exchange) -> None:
+    async def _read_body(self, response: _Response, exchange: Exchange) -> None:
         """Read a non-streamed completion and fill the Exchange from `choices[0].message`."""
         data = await self._read_json(response, exchange)
         if exchange.error is not None:
@@ -411,31 +548,71 @@ class ProviderClient:
         if isinstance(usage, dict):
             exchange.usage = usage
 
-    async def _read_stream(self, response: httpx.Response, exchange: Exchange) -> None:
-        """Read an SSE stream, timing every chunk, and assemble the answer from the deltas.
+    async def _read_stream(self, response: _Response, exchange: Exchange) -> None:
+        """Read an SSE stream, timing every chunk by its arrival, and assemble the answer.
 
-        Only the first choice of each chunk is read: parity asks for one choice (n=1).
+        Only the first choice of each chunk is read: parity asks for one choice (n=1). The
+        stream is stalled (TIMEOUT) when `timeout_s` passes without a new data event:
+        comments, blank lines and bytes of an event still unfinished are not progress.
         """
         timings = exchange.timings
         content_type = response.headers.get("content-type", "")
         if not content_type.lower().startswith("text/event-stream"):
-            body = await _read_limited(response, _ERROR_BODY_LIMIT)
+            data = await response.read_limited(_ERROR_BODY_LIMIT, self._http.timeout)
             timings.end = time.perf_counter_ns()
-            _not_a_stream(exchange, content_type, body)
+            _not_a_stream(exchange, content_type, data)
             return
+        body = response.body
         parser = SSEParser()
         state = _StreamState(exchange)
+        timeout = self._http.timeout
+        loop = asyncio.get_running_loop()
+        last = 0  # arrival of the last bytes of a stream that ended properly
+        size = 0
+        idle = 0  # bytes since the last data event
         try:
-            async for part in response.aiter_bytes():
-                now = time.perf_counter_ns()
-                payloads = parser.feed(part)
-                if payloads and not state.take(payloads, now):
-                    break
-            else:
-                state.take(parser.close(), time.perf_counter_ns())
+            async with asyncio.timeout_at(loop.time() + timeout) as stall:
+                reading = True
+                while reading:
+                    segments = await body.read()
+                    if not segments:
+                        last = max(last, body.ended_at)
+                        state.take(parser.close(), last)
+                        break
+                    for at, data in segments:
+                        last = at
+                        size += len(data)
+                        if size > _BODY_LIMIT:
+                            raise _ProtocolError(f"stream larger than {_BODY_LIMIT >> 20} MiB")
+                        payloads = parser.feed(data)
+                        if not payloads:
+                            idle += len(data)
+                            continue
+                        idle = 0
+                        stall.reschedule(loop.time() + timeout)
+                        if not state.take(payloads, at):
+                            reading = False
+                            last = 0
+                            break
+        except TimeoutError as exc:
+            if stall.expired():
+                detail = f"stalled: no data event for {timeout:g} s (timeout_s)"
+                if idle:
+                    detail += f"; {idle} bytes of comments or keep-alive since the last"
+            else:  # the socket's own (ETIMEDOUT)
+                detail = f"timed out reading the response: {exc}"
+            _fail(exchange, ErrorClass.TIMEOUT, detail)
+        except (OSError, _ProtocolError, zlib.error) as exc:
+            if exchange.error is None:
+                _fail(
+                    exchange,
+                    ErrorClass.MALFORMED_STREAM,
+                    f"response broken off: RemoteProtocolError: {exc}",
+                )
         finally:
-            # Also when the connection breaks: keep what arrived, for diagnosis.
-            timings.end = time.perf_counter_ns()
+            # Stream closed: when the last bytes arrived (else, on a failure, now). Also when
+            # the connection breaks or the deadline cuts it: keep what arrived, for diagnosis.
+            timings.end = last if last and exchange.error is None else time.perf_counter_ns()
             state.finish()
         if exchange.error is not None:
             return
@@ -617,24 +794,6 @@ def _fail(exchange: Exchange, kind: ErrorClass, detail: str) -> None:
     exchange.error_detail = detail
 
 
-async def _read_limited(response: httpx.Response, limit: int) -> bytes:
-    """Up to `limit` bytes of the body, or what arrived before the connection failed.
-
-    The rest is left unread; closing the response then drops the connection.
-    """
-    parts: list[bytes] = []
-    size = 0
-    try:
-        async for part in response.aiter_bytes():
-            parts.append(part)
-            size += len(part)
-            if size >= limit:
-                break
-    except httpx.HTTPError:
-        pass
-    return b"".join(parts)[:limit]
-
-
 def _body_snippet(body: bytes) -> str:
     """The start of a body on one line, at most ~300 characters."""
     text = " ".join(body.decode(errors="replace").split())
@@ -689,20 +848,24 @@ def _scrub_exchange(exchange: Exchange, key: str) -> None:
     exchange.tool_calls = _scrub(exchange.tool_calls, key)
 
 
-# ---- streams over a lean HTTP/1.1 reader -----------------------------------------------------
+def _header_problem(name: str, value: str) -> str | None:
+    """Why a header cannot be sent as is (named, never quoted: it may hold the key)."""
+    if any(char in name + value for char in "\r\n\0"):
+        return "holds a line break or NUL"
+    if not name or ":" in name or not name.isascii() or not name.isprintable():
+        return "is not a valid header name"
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return "holds a character HTTP/1.1 headers cannot carry (not Latin-1)"
+    return None
 
-_PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy")
+
+# ---- the transport: parity's own HTTP/1.1 client --------------------------------------------
+
 _READ_SIZE = 256 * 1024
 _HEAD_LIMIT = 64 * 1024
-
-
-def _proxy_configured() -> bool:
-    """Whether the environment names a proxy (httpx honours it; the raw reader does not)."""
-    return any(os.environ.get(name) or os.environ.get(name.upper()) for name in _PROXY_VARIABLES)
-
-
-def _plain_headers(headers: Mapping[str, str]) -> bool:
-    return all("\r" not in f"{k}{v}" and "\n" not in f"{k}{v}" for k, v in headers.items())
+_SOCKS = ("socks", "socks4", "socks4a", "socks5", "socks5h")
 
 
 class _ProtocolError(Exception):
@@ -713,8 +876,25 @@ class _Stale(Exception):
     """A reused keep-alive connection was closed by the server before it answered."""
 
 
+class _NoResponse(Exception):
+    """No response head came back: `kind` (CONNECT or TIMEOUT) and the Exchange's detail."""
+
+    def __init__(self, kind: ErrorClass, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.detail = detail
+
+
 Segment = tuple[int, bytes]
 """Bytes as they came off the socket, with the `perf_counter_ns` of their arrival."""
+
+
+class _Source(Protocol):
+    """Where a response's bytes come from: a connection, or an injected httpx transport."""
+
+    async def read(self) -> list[Segment]: ...
+
+    def closed_detail(self) -> str: ...
 
 
 class _Conn(asyncio.Protocol):
@@ -792,6 +972,29 @@ class _Conn(asyncio.Protocol):
         return f" ({self.error})" if self.error else ""
 
 
+class _InjectedSource:
+    """The body of a response from an injected httpx transport, stamped as it is read."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self._parts: AsyncIterator[bytes] = stream.__aiter__()
+
+    async def read(self) -> list[Segment]:
+        try:
+            data = await self._parts.__anext__()
+        except StopAsyncIteration:
+            return []
+        return [(time.perf_counter_ns(), bytes(data))]
+
+    def closed_detail(self) -> str:
+        return ""
+
+    async def aclose(self) -> None:
+        close = getattr(self._stream, "aclose", None)
+        if close is not None:
+            await close()
+
+
 class _Body:
     """Decodes a response body as its segments arrive: chunked, by Content-Length or until
     close, then gzip/deflate if the server compressed it anyway. Each decoded piece keeps
@@ -812,7 +1015,7 @@ class _Body:
     )
 
     def __init__(
-        self, conn: _Conn, headers: Mapping[str, str], pending: list[Segment], status: int
+        self, conn: _Source, headers: Mapping[str, str], pending: list[Segment], status: int
     ) -> None:
         self._conn = conn
         self._pending = pending
@@ -937,77 +1140,274 @@ class _Body:
         return b"".join(out)
 
 
-class _RawStreams:
-    """Streamed chat completions over our own keep-alive HTTP/1.1 connections.
+@dataclass
+class _Response:
+    """A response whose head has arrived: status, HTTP version, headers (names lower-cased),
+    the head's arrival time, and its body, decoded as it is read."""
 
-    Same contract as the httpx path (error classes, details, timings, Retry-After); proxies
-    and injected transports keep the httpx path, and redirects are not followed in either.
-    Connections are pooled; at most `max_concurrency` streams run at once. Bytes are
+    status: int
+    version: str
+    headers: dict[str, str]
+    arrived: int
+    body: _Body
+    conn: _Conn | None  # None: from an injected transport
+    injected: _InjectedSource | None = None
+
+    async def read_limited(self, limit: int, timeout: float) -> bytes:
+        """Up to `limit` bytes of the body within `timeout` seconds, or what arrived before
+        the connection failed; the rest is left unread (the connection is then dropped)."""
+        parts: list[bytes] = []
+        size = 0
+        try:
+            async with asyncio.timeout(timeout):
+                while size < limit:
+                    segments = await self.body.read()
+                    if not segments:
+                        break
+                    for _at, data in segments:
+                        parts.append(data)
+                        size += len(data)
+        except (OSError, _ProtocolError, TimeoutError, zlib.error):
+            pass
+        return b"".join(parts)[:limit]
+
+
+@dataclass(frozen=True)
+class _Proxy:
+    """An HTTP proxy from the environment: where it is, its credentials, how to show it."""
+
+    host: str
+    port: int
+    authorization: str | None
+    shown: str  # the URL without credentials
+
+
+def _proxy_for(name: str, target: urllib.parse.SplitResult) -> _Proxy | None:
+    """The proxy the environment names for `target`, as curl reads it: `<scheme>_proxy` or
+    `all_proxy` (lower case first), unless `no_proxy` exempts the host; None: direct.
+
+    Raises `ConfigError` (one line, credentials left out) for a proxy parity cannot use.
+    """
+    proxies = urllib.request.getproxies_environment()
+    variable = f"{target.scheme.upper()}_PROXY"
+    url = proxies.get(target.scheme)
+    if not url:
+        variable, url = "ALL_PROXY", proxies.get("all")
+    host = target.hostname or ""
+    if not url:
+        return None
+    if _no_proxy(
+        proxies.get("no", ""), host, target.port or (443 if target.scheme == "https" else 80)
+    ):
+        return None
+    if "://" not in url:
+        url = "http://" + url
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+        parts = parts._replace(netloc="")
+    shown = f"{parts.scheme}://{parts.hostname or ''}" + (f":{port}" if port else "")
+    fix = f"use an http:// proxy, or exempt the provider with NO_PROXY={host}"
+    if parts.scheme.lower() in _SOCKS:
+        raise ConfigError(
+            f"provider {name}: {variable} is a SOCKS proxy ({shown}), which parity does not "
+            f"speak; {fix}"
+        )
+    if parts.scheme.lower() != "http" or not parts.hostname:
+        raise ConfigError(
+            f"provider {name}: {variable} ({shown}) is not an http://host:port proxy; {fix}"
+        )
+    authorization = None
+    if parts.username is not None:
+        user = urllib.parse.unquote(parts.username)
+        password = urllib.parse.unquote(parts.password or "")
+        authorization = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    return _Proxy(parts.hostname, port or 80, authorization, shown)
+
+
+def _no_proxy(entries: str, host: str, port: int) -> bool:
+    """Whether NO_PROXY exempts `host:port`, as curl reads it: `*`; a domain (`example.com`,
+    `.example.com` or `*.example.com`: it and its subdomains); an address or a CIDR block
+    (`10.0.0.0/8`, `::1`); any of them with `:port` to exempt that port only."""
+    host = host.strip("[]").lower().rstrip(".")
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host)
+    except ValueError:
+        address = None
+    for raw in entries.split(","):
+        entry = raw.strip().lower()
+        if not entry:
+            continue
+        if entry == "*":
+            return True
+        if entry.startswith("[") and "]" in entry:  # [::1] or [::1]:8080
+            name, _, rest = entry[1:].partition("]")
+            entry_port = rest.removeprefix(":")
+        elif entry.count(":") == 1:
+            name, _, entry_port = entry.partition(":")
+        else:
+            name, entry_port = entry, ""
+        if entry_port and entry_port != str(port):
+            continue
+        if address is not None and any(c.isdigit() for c in name) and (":" in name or "." in name):
+            with contextlib.suppress(ValueError):
+                if address in ipaddress.ip_network(name, strict=False):
+                    return True
+                continue
+        name = name.removeprefix("*").removeprefix(".").rstrip(".")
+        if name and (host == name or host.endswith("." + name)):
+            return True
+    return False
+
+
+class _Http11:
+    """Keep-alive HTTP/1.1 connections to one provider: every request parity sends.
+
+    At most `max_concurrency` requests at once (`slot`); connections are pooled. Bytes are
     stamped as they arrive (`_Conn`), and each block is de-chunked in one pass, so the
-    per-event cost is the SSE split and one `orjson.loads`.
+    per-event cost of a stream is the SSE split and one `orjson.loads`.
     """
 
-    def __init__(self, url: str, headers: Mapping[str, str], provider: Provider) -> None:
-        parts = urllib.parse.urlsplit(url)
+    def __init__(
+        self,
+        provider: Provider,
+        headers: Mapping[str, str],
+        injected: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        parts = urllib.parse.urlsplit(provider.base_url)
         self._tls = parts.scheme == "https"
         self._host = parts.hostname or ""
         self._port = parts.port or (443 if self._tls else 80)
         default = (self._tls and self._port == 443) or (not self._tls and self._port == 80)
         host = f"[{self._host}]" if ":" in self._host else self._host
-        host_header = host if default else f"{host}:{self._port}"
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
-        lines = [f"POST {path} HTTP/1.1", f"Host: {host_header}"]
-        all_headers = {
-            **headers,
-            "Content-Type": "application/json",
-            "Accept": "text/event-stream",
-            "Accept-Encoding": "identity",
-            "Connection": "keep-alive",
-        }
-        lines += [f"{k}: {v}" for k, v in all_headers.items()]
-        self._head = ("\r\n".join(lines) + "\r\nContent-Length: ").encode("latin-1")
-        self._timeout = provider.timeout_s
+        self._authority = f"{host}:{self._port}"
+        self._host_header = host if default else self._authority
+        self._origin = f"{parts.scheme}://{self._host_header}"
+        self._base_path = parts.path.rstrip("/")
+        self._injected = injected
+        self.proxy = None if injected is not None else _proxy_for(provider.name, parts)
+        ours = {"host", "accept", "accept-encoding", "connection", "content-type", "content-length"}
+        self._headers = {k: v for k, v in headers.items() if k.lower() not in ours}
+        if self.proxy is not None and self.proxy.authorization and not self._tls:
+            self._headers["Proxy-Authorization"] = self.proxy.authorization
+        lines = [f"Host: {self._host_header}"] + [f"{k}: {v}" for k, v in self._headers.items()]
+        lines += ["Accept-Encoding: identity", "Connection: keep-alive"]
+        self._fixed = "\r\n".join(lines)
+        self.timeout = provider.timeout_s
         self._slots = asyncio.Semaphore(provider.max_concurrency)
         self._idle: list[_Conn] = []
         self._ssl: ssl.SSLContext | None = None
 
-    async def aclose(self) -> None:
+    def describe(self, version: str | None) -> dict[str, Any]:
+        """What `Exchange.transport` records."""
+        client = f"{TRANSPORT} {__version__}"
+        if self._injected is not None:
+            client = f"injected {type(self._injected).__name__}"
+        return {
+            "client": client,
+            "http": version,
+            "proxy": self.proxy.shown if self.proxy is not None else None,
+            "accept_encoding": "identity",
+        }
+
+    def slot(self) -> asyncio.Semaphore:
+        """Held for each request: at most `max_concurrency` in flight."""
+        return self._slots
+
+    def aclose(self) -> None:
         idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
 
+    def _message(self, method: str, endpoint: str, payload: bytes | None, accept: str) -> bytes:
+        path = f"{self._base_path}/{endpoint}"
+        target = self._origin + path if self.proxy is not None and not self._tls else path
+        head = f"{method} {target} HTTP/1.1\r\n{self._fixed}\r\nAccept: {accept}\r\n"
+        if payload is None:
+            return (head + "\r\n").encode("latin-1")
+        head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+        return head.encode("latin-1") + payload
+
+    def _context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            # httpx's: certifi's CA bundle, or SSL_CERT_FILE / SSL_CERT_DIR when set.
+            self._ssl = httpx.create_ssl_context()
+            self._ssl.set_alpn_protocols(["http/1.1"])
+        return self._ssl
+
     async def _connect(self) -> _Conn:
-        context: ssl.SSLContext | None = None
-        if self._tls:
-            if self._ssl is None:
-                self._ssl = httpx.create_ssl_context()
-            context = self._ssl
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout(self._timeout):
-            _transport, conn = await loop.create_connection(
-                _Conn,
-                self._host,
-                self._port,
-                ssl=context,
-                server_hostname=self._host if context else None,
+        context = self._context() if self._tls else None
+        async with asyncio.timeout(self.timeout):
+            if self.proxy is None:
+                _transport, conn = await loop.create_connection(
+                    _Conn,
+                    self._host,
+                    self._port,
+                    ssl=context,
+                    server_hostname=self._host if context else None,
+                )
+                return conn
+            _transport, conn = await loop.create_connection(_Conn, self.proxy.host, self.proxy.port)
+            if context is None:
+                return conn
+            try:
+                await self._tunnel(conn)
+                assert conn.transport is not None
+                tls = await loop.start_tls(
+                    conn.transport, conn, context, server_hostname=self._host
+                )
+            except BaseException:
+                conn.close()
+                raise
+            if tls is None:
+                conn.close()
+                raise _ProtocolError("TLS through the proxy's tunnel failed")
+            conn.transport = tls
+            return conn
+
+    async def _tunnel(self, conn: _Conn) -> None:
+        """`CONNECT host:port` through the proxy; raises `_ProtocolError` unless it agrees."""
+        assert self.proxy is not None
+        lines = [f"CONNECT {self._authority} HTTP/1.1", f"Host: {self._authority}"]
+        if self.proxy.authorization:
+            lines.append(f"Proxy-Authorization: {self.proxy.authorization}")
+        conn.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        buf = bytearray()
+        while (end := buf.find(b"\r\n\r\n")) < 0:
+            segments = await conn.read()
+            if not segments:
+                raise _ProtocolError("the proxy closed the connection instead of a tunnel")
+            for _at, data in segments:
+                buf += data
+            if len(buf) > _HEAD_LIMIT:
+                raise _ProtocolError("the proxy's answer to CONNECT is too large")
+        status, _version, _headers = _parse_head(bytes(buf[:end]))
+        if not 200 <= status < 300:
+            raise _ProtocolError(
+                f"the proxy {self.proxy.shown} refused the tunnel to {self._authority}: "
+                f"HTTP {status}"
             )
-        return conn
 
-    async def attempt(
-        self, request: dict[str, Any], payload: bytes
-    ) -> tuple[Exchange, float | None]:
-        """One streamed round trip; returns the Exchange and the Retry-After delay, if any."""
-        async with self._slots:
-            return await self._attempt(request, payload)
+    async def open(
+        self,
+        method: str,
+        endpoint: str,
+        payload: bytes | None,
+        accept: str,
+        timings: Timings | None,
+    ) -> _Response:
+        """Send a request and read its response head (a pooled connection is reused when
+        one is idle); `timings.sent` is stamped as the request is written.
 
-    async def _attempt(
-        self, request: dict[str, Any], payload: bytes
-    ) -> tuple[Exchange, float | None]:
-        timings = Timings(sent=time.perf_counter_ns())
-        exchange = Exchange(request=request, stream=True, timings=timings)
-        message = self._head + b"%d\r\n\r\n%s" % (len(payload), payload)
+        Raises `_NoResponse` when no head comes back: CONNECT (refused, TLS, broken) or
+        TIMEOUT (no connection or no head within `timeout_s`).
+        """
+        if self._injected is not None:
+            return await self._open_injected(method, endpoint, payload, accept, timings)
+        message = self._message(method, endpoint, payload, accept)
         conn: _Conn | None = None
         while True:
             fresh = True
@@ -1021,72 +1421,107 @@ class _RawStreams:
                 try:
                     conn = await self._connect()
                 except TimeoutError:
-                    timings.end = time.perf_counter_ns()
-                    _fail(
-                        exchange, ErrorClass.TIMEOUT, "timed out before a response: ConnectTimeout"
-                    )
-                    return exchange, None
-                except (OSError, ssl.SSLError) as exc:
-                    timings.end = time.perf_counter_ns()
-                    _fail(exchange, ErrorClass.CONNECT, f"no response: ConnectError: {exc}")
-                    return exchange, None
-            timings.sent = time.perf_counter_ns()
+                    raise _NoResponse(
+                        ErrorClass.TIMEOUT,
+                        f"timed out before a response: ConnectTimeout: no connection within "
+                        f"{self.timeout:g} s (timeout_s)",
+                    ) from None
+                except (OSError, ssl.SSLError, _ProtocolError, ValueError) as exc:
+                    raise _NoResponse(
+                        ErrorClass.CONNECT, f"no response: ConnectError: {_exc_text(exc)}"
+                    ) from None
+            if timings is not None:
+                timings.sent = time.perf_counter_ns()
             try:
-                status, headers, arrived, pending = await self._send(conn, message, fresh)
+                status, version, headers, arrived, pending = await self._send(conn, message, fresh)
                 break
             except _Stale:
                 conn.close()
                 conn = None  # the server closed an idle connection: open a new one
             except TimeoutError:
                 conn.close()
-                timings.end = time.perf_counter_ns()
-                _fail(exchange, ErrorClass.TIMEOUT, "timed out before a response: ReadTimeout")
-                return exchange, None
+                raise _NoResponse(
+                    ErrorClass.TIMEOUT,
+                    f"timed out before a response: ReadTimeout: no response head within "
+                    f"{self.timeout:g} s (timeout_s)",
+                ) from None
             except (OSError, _ProtocolError, ValueError) as exc:
                 conn.close()
-                timings.end = time.perf_counter_ns()
-                _fail(exchange, ErrorClass.CONNECT, f"no response: RemoteProtocolError: {exc}")
-                return exchange, None
-        timings.headers = arrived
-        exchange.status = status
-        body = _Body(conn, headers, pending, status)
-        reusable = False
-        retry_after: float | None = None
-        try:
-            if not 200 <= status < 300:
-                data = await self._read_limited(body)
-                timings.end = time.perf_counter_ns()
-                _classify_error(exchange, status, headers, data)
-                if status in _RETRY_AFTER_STATUSES:
-                    retry_after = _parse_retry_after(headers.get("retry-after"))
-            elif not headers.get("content-type", "").lower().startswith("text/event-stream"):
-                data = await self._read_limited(body)
-                timings.end = time.perf_counter_ns()
-                _not_a_stream(exchange, headers.get("content-type", ""), data)
-            else:
-                await self._read_stream(body, exchange)
-            reusable = (
-                body.complete
-                and not body.leftover
-                and headers.get("connection", "").lower() != "close"
-                and conn.usable()
-            )
-        finally:
-            if reusable:
-                self._idle.append(conn)
-            else:
+                raise _NoResponse(
+                    ErrorClass.CONNECT, f"no response: RemoteProtocolError: {exc}"
+                ) from None
+            except BaseException:  # cancelled (the deadline): the connection is mid-request
                 conn.close()
-        return exchange, retry_after
+                raise
+        body = _Body(conn, headers, pending, status)
+        return _Response(status, version, headers, arrived, body, conn)
+
+    async def _open_injected(
+        self,
+        method: str,
+        endpoint: str,
+        payload: bytes | None,
+        accept: str,
+        timings: Timings | None,
+    ) -> _Response:
+        assert self._injected is not None
+        headers = {**self._headers, "Accept": accept, "Accept-Encoding": "identity"}
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        request = httpx.Request(
+            method, f"{self._origin}{self._base_path}/{endpoint}", headers=headers, content=payload
+        )
+        if timings is not None:
+            timings.sent = time.perf_counter_ns()
+        try:
+            response = await self._injected.handle_async_request(request)
+        except httpx.TimeoutException as exc:
+            raise _NoResponse(
+                ErrorClass.TIMEOUT, f"timed out before a response: {_exc_text(exc)}"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise _NoResponse(ErrorClass.CONNECT, f"no response: {_exc_text(exc)}") from None
+        arrived = time.perf_counter_ns()
+        lowered: dict[str, str] = {}
+        for key, value in response.headers.multi_items():
+            name = key.lower()
+            lowered[name] = f"{lowered[name]}, {value}" if name in lowered else value
+        # The transport hands over the body de-framed: read it to its end.
+        framing = {
+            k: v for k, v in lowered.items() if k not in ("transfer-encoding", "content-length")
+        }
+        source = _InjectedSource(response.stream)
+        body = _Body(source, framing, [], response.status_code)
+        version = str(response.extensions.get("http_version", b"HTTP/1.1").decode())
+        return _Response(response.status_code, version, lowered, arrived, body, None, source)
+
+    async def release(self, response: _Response) -> None:
+        """Done with `response`: its connection goes back to the pool if it can be reused."""
+        if response.injected is not None:
+            await response.injected.aclose()
+            return
+        conn = response.conn
+        assert conn is not None
+        body = response.body
+        if (
+            body.complete
+            and not body.leftover
+            and response.headers.get("connection", "").lower() != "close"
+            and conn.usable()
+        ):
+            self._idle.append(conn)
+        else:
+            conn.close()
 
     async def _send(
         self, conn: _Conn, message: bytes, fresh: bool
-    ) -> tuple[int, dict[str, str], int, list[Segment]]:
-        """Write the request and read the response head: (status, headers, arrival time of
-        the head's end, the body's segments received with it)."""
+    ) -> tuple[int, str, dict[str, str], int, list[Segment]]:
+        """Write the request and read the response head: (status, HTTP version, headers,
+        arrival time of the head's end, the body's segments received with it)."""
         got_any = False
         try:
             buf = bytearray()
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self.timeout):
                 conn.write(message)
                 while True:
                     segments = await conn.read()
@@ -1098,86 +1533,32 @@ class _RawStreams:
                     for index, (at, data) in enumerate(segments):
                         buf += data
                         while (end := buf.find(b"\r\n\r\n")) >= 0:
-                            status, headers = _parse_head(bytes(buf[:end]))
+                            status, version, headers = _parse_head(bytes(buf[:end]))
                             del buf[: end + 4]
                             if 100 <= status < 200:  # interim (103 Early Hints): skip it
                                 continue
                             pending = [(at, bytes(buf))] if buf else []
-                            return status, headers, at, pending + segments[index + 1 :]
+                            return status, version, headers, at, pending + segments[index + 1 :]
                     if len(buf) > _HEAD_LIMIT:
                         raise _ProtocolError("response head too large")
         except (OSError, _ProtocolError) as exc:
-            if not fresh and not got_any:
+            if not fresh and not got_any and not isinstance(exc, TimeoutError):
                 raise _Stale from exc
             raise
 
-    async def _read_limited(self, body: _Body) -> bytes:
-        parts: list[bytes] = []
-        size = 0
-        try:
-            async with asyncio.timeout(self._timeout):
-                while size < _ERROR_BODY_LIMIT:
-                    segments = await body.read()
-                    if not segments:
-                        break
-                    for _at, data in segments:
-                        parts.append(data)
-                        size += len(data)
-        except (OSError, _ProtocolError, TimeoutError, zlib.error):
-            pass
-        return b"".join(parts)[:_ERROR_BODY_LIMIT]
 
-    async def _read_stream(self, body: _Body, exchange: Exchange) -> None:
-        """The SSE loop: each piece is de-chunked, split and folded in at its arrival time."""
-        timings = exchange.timings
-        parser = SSEParser()
-        state = _StreamState(exchange)
-        timeout = self._timeout
-        loop = asyncio.get_running_loop()
-        last = 0  # arrival of the last bytes of a stream that ended properly
-        try:
-            async with asyncio.timeout(None) as deadline:
-                reading = True
-                while reading:
-                    deadline.reschedule(loop.time() + timeout)
-                    segments = await body.read()
-                    if not segments:
-                        last = max(last, body.ended_at)
-                        state.take(parser.close(), last)
-                        break
-                    for at, data in segments:
-                        last = at
-                        payloads = parser.feed(data)
-                        if payloads and not state.take(payloads, at):
-                            reading = False
-                            last = 0
-                            break
-        except TimeoutError:
-            _fail(exchange, ErrorClass.TIMEOUT, "timed out reading the response: ReadTimeout")
-        except (OSError, _ProtocolError, zlib.error) as exc:
-            if exchange.error is None:
-                _fail(
-                    exchange,
-                    ErrorClass.MALFORMED_STREAM,
-                    f"response broken off: RemoteProtocolError: {exc}",
-                )
-        finally:
-            # Stream closed: when the last bytes arrived (else, on a failure, now).
-            timings.end = last if last and exchange.error is None else time.perf_counter_ns()
-            state.finish()
-        if exchange.error is not None:
-            return
-        if parser.problems:
-            _fail(exchange, ErrorClass.MALFORMED_STREAM, "; ".join(parser.problems))
-        elif not state.done:
-            _fail(exchange, ErrorClass.MALFORMED_STREAM, "stream ended without data: [DONE]")
-
-
-def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
-    """Status and headers (names lower-cased, repeats joined with ", ") of a response head."""
+def _parse_head(head: bytes) -> tuple[int, str, dict[str, str]]:
+    """Status, HTTP version and headers (names lower-cased, repeats joined with ", ") of a
+    response head; raises `_ProtocolError` for anything that is not one."""
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+    if (
+        len(parts) < 2
+        or not parts[0].startswith("HTTP/")
+        or len(parts[1]) != 3
+        or not parts[1].isdigit()
+        or not parts[1].isascii()
+    ):
         raise _ProtocolError(f"not an HTTP response: {lines[0][:80]!r}")
     headers: dict[str, str] = {}
     for line in lines[1:]:
@@ -1189,4 +1570,4 @@ def _parse_head(head: bytes) -> tuple[int, dict[str, str]]:
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     if parts[0] == "HTTP/1.0" and "keep-alive" not in headers.get("connection", "").lower():
         headers["connection"] = "close"
-    return int(parts[1]), headers
+    return int(parts[1]), parts[0], headers

@@ -13,7 +13,13 @@ from typing import Any
 
 
 class ErrorClass(StrEnum):
-    """Why an exchange did not produce a usable response."""
+    """Why an exchange did not produce a usable response.
+
+    TIMEOUT covers every limit the client puts on a request, its detail saying which: no
+    connection or no response head within `timeout_s`, a stream "stalled" (no data event
+    for `timeout_s`: comments and keep-alive bytes are not progress), or the request's whole
+    "deadline" (`deadline_s`) passed.
+    """
 
     TIMEOUT = "timeout"
     CONNECT = "connect"
@@ -67,6 +73,10 @@ class Exchange:
     usage: dict[str, Any] | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     attempts: int = 1
+    transport: dict[str, Any] | None = None
+    """Which path carried the request: `client` (name and version), `http` (the version the
+    server answered with; None without an answer), `proxy` (its URL without credentials, or
+    None: direct) and `accept_encoding` (what was asked for). None in records from before it."""
 
     @property
     def ok(self) -> bool:
