@@ -22,14 +22,19 @@ import functools
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from markupsafe import Markup
 
+from parity.report import format as fmt
 from parity.report import svg
+from parity.report.model import Report
+
+DASH = "—"
+"""What a cell shows for a figure that is missing."""
 
 STATUSES = ("faithful", "degraded", "suspicious", "reference", "unreachable")
 STATUS_COLOR = {
@@ -58,7 +63,9 @@ View = dict[str, Any]
 """What a template reads: plain values under names the templates use (`row.name`)."""
 
 
-def render_html(data: dict[str, Any], history: list[dict[str, Any]] | None = None) -> str:
+def render_html(
+    data: Report | Mapping[str, Any], history: Sequence[Mapping[str, Any]] | None = None
+) -> str:
     """The whole report as one HTML document (a string).
 
     `data` is `report_data(store, run_id)`, for a `run` or an `eval` run. `history`, when
@@ -84,7 +91,9 @@ def render_html(data: dict[str, Any], history: list[dict[str, Any]] | None = Non
 
 
 def write_html(
-    path: Path, data: dict[str, Any], history: list[dict[str, Any]] | None = None
+    path: Path,
+    data: Report | Mapping[str, Any],
+    history: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
     """Write `render_html(data, history)` to `path` (UTF-8), creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,7 +126,7 @@ def _svg(chart: str) -> Markup:
     return Markup(chart)
 
 
-def _view(r: _Report, history: list[dict[str, Any]]) -> View:
+def _view(r: _Report, history: Sequence[Mapping[str, Any]]) -> View:
     """Everything the page shows; a section whose view is None is left out."""
     return {
         "title": f"parity report · {r.run.get('id', '')}",
@@ -139,7 +148,7 @@ def _view(r: _Report, history: list[dict[str, Any]]) -> View:
 
 
 class _Report:
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: Report | Mapping[str, Any]) -> None:
         self.data = data
         self.run: dict[str, Any] = data.get("run") or {}
         self.kind = str(self.run.get("kind") or "run")
@@ -211,17 +220,15 @@ def _minus(text: str) -> str:
 
 
 def _fmt_ms(v: float | None) -> str:
-    if v is None:
-        return "—"
-    return f"{v:,.0f} ms" if v >= 10 else f"{v:.1f} ms"
+    return fmt.ms_fine(v, DASH)
 
 
 def _fmt_rate(v: float | None) -> str:
-    return "—" if v is None else f"{v:,.1f}"
+    return fmt.grouped(v, 1, DASH)
 
 
 def _fmt_pct(v: float) -> str:
-    return f"{v * 100:.1f}%"
+    return fmt.pct(v, 1)
 
 
 def _estimate_text(est: dict[str, Any] | None) -> View | None:
@@ -257,31 +264,19 @@ def _vs_text(vs: dict[str, Any] | None) -> View | None:
 
 
 def _fmt_price(v: Any) -> str:
-    n = _num(v)
-    return "—" if n is None else f"${n:,.3f}"
+    return fmt.dollars(_num(v), 3, DASH, thousands=True)
 
 
 def _fmt_usd(v: Any) -> str:
-    n = _num(v)
-    if n is None:
-        return "—"
-    if n == 0:
-        return "$0"
-    if n >= 1:
-        return f"${n:,.2f}"
-    return f"${n:.{max(2, 2 - math.floor(math.log10(n)))}f}"  # 3 significant digits
+    return fmt.usd_3sig(_num(v), DASH)
 
 
 def _fmt_int(v: Any) -> str:
-    n = _num(v)
-    return "—" if n is None else f"{n:,.0f}"
+    return fmt.grouped(_num(v), 0, DASH)
 
 
 def _fmt_when(ts: Any) -> str:
-    n = _num(ts)
-    if n is None:
-        return "—"
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(n))
+    return fmt.utc_time(_num(ts), DASH)
 
 
 def _who(p: dict[str, Any]) -> View:
@@ -886,7 +881,7 @@ def _cost_eval(r: _Report) -> View | None:
     return {"eval": True, "total": _fmt_usd(total), "token_chart": token_chart, "rows": rows}
 
 
-def _history(history: list[dict[str, Any]]) -> View | None:
+def _history(history: Sequence[Mapping[str, Any]]) -> View | None:
     runs = sorted(
         (h for h in history if isinstance(h, dict)), key=lambda h: _num(h.get("created_at")) or 0
     )
