@@ -327,3 +327,13 @@ def test_cli_history(runs: tuple[Path, dict[str, str]]) -> None:
     assert isinstance(wrong.exception, ConfigError) and "unknown metric" in str(wrong.exception)
     nobody = cli.invoke(app, ["history", "--db", str(db), "--provider", "nobody"])
     assert isinstance(nobody.exception, ConfigError)
+
+
+def test_diff_of_runs_that_sample_no_suite_compares_nothing_and_does_not_crash(
+    tmp_path: Path,
+) -> None:
+    with Store(tmp_path / "p.db") as store:
+        a = store.create_run("equiv", None, {"settings": {"model": "m"}, "alpha": 0.05}, "0")
+        b = store.create_run("bench", None, {"preset": "quick"}, "0")
+        result = diff(store, a, b)
+    assert result["regressions"] == [] and result["providers"] == []

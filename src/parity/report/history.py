@@ -209,12 +209,13 @@ def accuracy_scores(store: Store, info: RunInfo) -> dict[str, dict[str, list[flo
                     scores.setdefault(str(r["problem"]), []).append(float(r["score"]))
             out[name] = scores
         return out
+    if info.kind not in ("run", "conform"):
+        return {}  # bench and equiv runs sample no suite
     from parity.accuracy import probe as accuracy
-    from parity.accuracy.suites import get_suite
     from parity.core.exchange import Exchange
-    from parity.core.plan import RunOptions
+    from parity.core.plan import RunOptions, RunPlan
 
-    suite = get_suite(RunOptions(**info.options).suite)
+    suite = RunPlan.resolve(RunOptions(**info.options)).suite
     by_provider: dict[str, dict[str, Exchange]] = defaultdict(dict)
     for item in store.exchanges(info.id, probe=accuracy.PROBE):
         by_provider[item.provider][item.key] = item.exchange
