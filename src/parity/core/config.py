@@ -62,10 +62,12 @@ class Provider(BaseModel):
             # Names them, never the values: a value refused here may be a secret.
             if not _HEADER_NAME.match(name):
                 raise ValueError(f"{name!r} is not a valid HTTP header name")
-            if not all(char == "\t" or " " <= char <= "~" for char in text):
+            if any(char != "\t" and (char < " " or char == "\x7f") for char in text):
+                raise ValueError(f"the value of {name!r} holds a line break or control character")
+            if any(char > "\xff" for char in text):
                 raise ValueError(
-                    f"the value of {name!r} has a character that is not printable ASCII"
-                    " (a line break, a control character, non-ASCII)"
+                    f"the value of {name!r} holds a character HTTP/1.1 headers cannot carry"
+                    " (not Latin-1)"
                 )
         return value
 

@@ -33,9 +33,8 @@ import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
-import httpx
 import orjson
 
 from parity.core.exchange import Exchange
@@ -63,17 +62,6 @@ MIXED_KEY_LENGTH = 16
 """Keys shorter than this must contain both a letter and a digit."""
 
 _B64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
-
-# Exceptions whose message describes the peer or the network, never what was sent: their
-# text is kept (redacted); any other exception is described by its class name alone. In
-# particular httpx's (h11's) LocalProtocolError quotes an illegal header value in full.
-_PEER_EXCEPTIONS: tuple[type[BaseException], ...] = (
-    httpx.TimeoutException,
-    httpx.NetworkError,
-    httpx.RemoteProtocolError,
-    httpx.ProxyError,
-    OSError,  # errno and strerror; also TimeoutError, ConnectionError, ssl.SSLError
-)
 
 
 def key_problem(key: str) -> str | None:
@@ -151,6 +139,10 @@ def redact(value: Any, secret: str | None) -> Any:
     return value
 
 
+@overload
+def redact_message(text: str, secret: str | None) -> str: ...
+@overload
+def redact_message(text: None, secret: str | None) -> None: ...
 def redact_message(text: str | None, secret: str | None) -> str | None:
     """A message parity composed (an error detail): `redact_text`, and also every fragment of
     `secret` at least `MIN_KEY_LENGTH` characters long, as a message may quote a body cut off
@@ -252,11 +244,26 @@ def exception_text(exc: BaseException, secret: str | None = None) -> str:
     described by its class name alone. Exceptions chained under a kept one are not read.
     """
     name = type(exc).__name__
-    if not isinstance(exc, _PEER_EXCEPTIONS):
+    if not isinstance(exc, _peer_exceptions()):
         return name
     text = " ".join(str(exc).split())
-    text = redact_message(text, secret) or ""
+    text = redact_message(text, secret)
     return f"{name}: {text}" if text else name
+
+
+@functools.cache
+def _peer_exceptions() -> tuple[type[BaseException], ...]:
+    """Exceptions whose message describes the peer or the network, never what was sent (httpx,
+    imported here so that loading a providers file does not import it)."""
+    import httpx
+
+    return (
+        httpx.TimeoutException,
+        httpx.NetworkError,
+        httpx.RemoteProtocolError,
+        httpx.ProxyError,
+        OSError,  # errno and strerror; also TimeoutError, ConnectionError, ssl.SSLError
+    )
 
 
 # ---- the forms of one secret -----------------------------------------------------------------
@@ -273,14 +280,11 @@ class _Forms:
     def suspect(self, text: str) -> bool:
         """False only when `text` certainly holds no form of the secret (fast: every escaped
         or encoded form has a backslash, a percent sign or an ampersand)."""
-        if "\\" in text or "%" in text or "&" in text:
-            for part in self.escapes:
-                if part in text:
-                    return True
-        for part in self.literal:
-            if part in text:
-                return True
-        return False
+        if ("\\" in text or "%" in text or "&" in text) and any(
+            map(text.__contains__, self.escapes)
+        ):
+            return True
+        return any(map(text.__contains__, self.literal))
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where the forms of the secret are in `text` (base64 ones widened to their token)."""
