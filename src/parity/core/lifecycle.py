@@ -124,7 +124,7 @@ def open_run(
         except RunBusy:
             raise  # the lease lapsed and another process writes the run now: leave it alone
         except StoreError as exc:
-            raise _store_failed(store, exc, run_id, command) from exc
+            raise _store_failed(store, exc, run_id, kind, resumable) from exc
         except BaseException:
             with suppress(StoreError, RunBusy):
                 store.finish_run(run_id, "failed")
@@ -132,12 +132,16 @@ def open_run(
         try:
             store.finish_run(run_id, "finished")
         except StoreError as exc:
-            raise _store_failed(store, exc, run_id, command) from exc
+            raise _store_failed(store, exc, run_id, kind, resumable) from exc
 
 
-def _store_failed(store: Store, exc: StoreError, run_id: str, command: str | None) -> StoreError:
+def _store_failed(
+    store: Store, exc: StoreError, run_id: str, kind: str, resumable: bool
+) -> StoreError:
     """`exc` (the store failed mid-run) again, saying in which state the run is and how to
-    continue it: marked interrupted when the store can still be written, else left as is."""
+    continue it: marked interrupted when the store can still be written, else left as is.
+    (The store's path is where it is now: a store deleted mid-run is saved there again.)"""
+    command = resume_command(kind, store.path, run_id) if resumable else None
     then = (
         f"then continue with: {command}"
         if command

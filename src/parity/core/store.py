@@ -37,6 +37,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -244,6 +245,7 @@ class Store:
         return [name for name in LEASE_COLUMNS if name not in have]
 
     def _readonly(self) -> bool:
+        """Whether this store cannot be written (its file, or the connection)."""
         try:
             return bool(self._db.execute("PRAGMA query_only").fetchone()[0]) or not os.access(
                 self.path, os.W_OK
@@ -304,7 +306,9 @@ class Store:
 
     def _check_file(self) -> None:
         """A store deleted (or replaced) under a running process takes its writes with it:
-        stop writing, and save what the open connection still holds to the path again."""
+        save what the open connection still holds to the path again (or, when another file
+        is there now, next to it), go on in that copy, and stop the run with a StoreError
+        saying so. If it cannot be saved, every later write says that it is lost."""
         if self._gone is not None:
             raise StoreError(self._gone)
         if self._identity is None or self._stat() == self._identity:
@@ -316,18 +320,24 @@ class Store:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             self._db.execute("VACUUM INTO ?", (str(target),))
+            rescued = sqlite3.connect(
+                target, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
+            )
         except (OSError, sqlite3.Error) as exc:
             self._gone = (
                 f"store {self.path} was {what} while this process wrote it, and what it held"
                 f" could not be saved to {target} ({exc}): the exchanges of this run are lost"
             )
-        else:
-            saved = "" if target == self.path else f" (resume from there with --db {target})"
-            self._gone = (
-                f"store {self.path} was {what} while this process wrote it: what it held is"
-                f" saved to {target}{saved}"
-            )
-        raise StoreError(self._gone)
+            raise StoreError(self._gone) from exc
+        lost, self._db = self._db, rescued
+        lost.close()
+        message = (
+            f"store {self.path} was {what} while this process wrote it: what it held is"
+            f" saved to {target}"
+        )
+        self.path = target
+        self._open()
+        raise StoreError(message)
 
     # leases: one writer per run
     def lease(self, run_id: str) -> Lease | None:
@@ -400,28 +410,24 @@ class Store:
         when the lease turns out to be another's. Failures (locked, full) are retried: the
         writes themselves report them."""
         interval = max(self.lease_ttl / 4, 0.05)
-        db: sqlite3.Connection | None = None
-        try:
-            while not held.stop.wait(interval):
-                try:
-                    if db is None:
-                        db = sqlite3.connect(
-                            self.path, isolation_level=None, timeout=self.busy_timeout
-                        )
+        while not held.stop.wait(interval):
+            try:
+                # A connection per renewal, to the store's path now (never creating a file).
+                uri = f"file:{quote(str(self.path.absolute()))}?mode=rw"
+                with contextlib.closing(
+                    sqlite3.connect(uri, uri=True, isolation_level=None, timeout=self.busy_timeout)
+                ) as db:
                     now = time.time()
                     renewed = db.execute(
                         "UPDATE runs SET lease_expires_at = ? WHERE id = ? AND lease_token = ?",
                         (now + self.lease_ttl, held.lease.run_id, held.lease.token),
                     ).rowcount
-                except sqlite3.Error:
-                    continue
-                if not renewed:
-                    held.lost = True
-                    return
-                held.renewed_at = now
-        finally:
-            if db is not None:
-                db.close()
+            except sqlite3.Error:
+                continue
+            if not renewed:
+                held.lost = True
+                return
+            held.renewed_at = now
 
     def _check_lease(self, run_id: str) -> None:
         held = self._held
@@ -708,11 +714,11 @@ def default_busy_timeout() -> float:
 
 
 def _readonly_message(path: Path, detail: str) -> str:
-    where = "its folder " + str(path.parent) if path.exists() and os.access(path, os.W_OK) else ""
-    what = f"store {path} is read-only" + (f" ({where} is)" if where else "")
+    folder_only = path.exists() and os.access(path, os.W_OK)
+    what = f"the folder {path.parent} of store {path}" if folder_only else f"store {path}"
     return (
-        f"{what} ({detail}): make the file and its folder writable, or copy the store"
-        " somewhere writable and give that --db"
+        f"{what} is read-only ({detail}): make the file and its folder writable, or copy the"
+        " store somewhere writable and give that --db"
     )
 
 
