@@ -225,9 +225,10 @@ def redact_exchange(exchange: Exchange, secret: str | None) -> None:
         or reasoning is not exchange.reasoning
         or tool_calls is not exchange.tool_calls
     )
-    exchange.chunks = (
-        redact_chunks(exchange.chunks, secret) if split else redact(exchange.chunks, secret)
-    )
+    if split:
+        exchange.chunks = redact_chunks(exchange.chunks, secret)
+    elif any(map(_forms(secret).suspect, exchange.chunks)):  # the common case: fast, no copy
+        exchange.chunks = [redact_text(chunk, secret) for chunk in exchange.chunks]
     exchange.text, exchange.reasoning, exchange.tool_calls = text, reasoning, tool_calls
     exchange.error_detail = redact_message(exchange.error_detail, secret)
     exchange.raw = redact(exchange.raw, secret)
