@@ -54,6 +54,8 @@ class EvalOptions(BaseModel):
     system_prompt: str | None = None
     retries: int = Field(default=3, ge=0)
     cache: bool = False
+    max_time_s: float | None = Field(default=None, gt=0)
+    """Stop sending after this many seconds (interrupted, resumable); None: no limit."""
 
 
 def load_suite(options: EvalOptions) -> Suite:

@@ -94,7 +94,13 @@ def run_eval(
 
         async def main() -> None:
             async with Runner(
-                store, current, providers.providers, options.retries, None, options.cache
+                store,
+                current,
+                providers.providers,
+                options.retries,
+                None,
+                options.cache,
+                max_time_s=options.max_time_s,
             ) as runner:
                 reachable = await runner.preflight()
                 reference = next((p for p in reachable if p.reference), None)
@@ -109,14 +115,14 @@ def run_eval(
                             for n, reqs in planned.items()
                         }
 
-                    await drive_adaptive(
-                        state, runner.send, fetch, lambda s: _describe(bars, s)
-                    )
+                    await drive_adaptive(state, runner.send, fetch, lambda s: _describe(bars, s))
                 else:
                     runner.progress = bars
                     await runner.send(planned_fixed(reachable, suite, options.repeats))
             for name, detail in runner.stats.unreachable.items():
                 bars.label(name, f"{name} (unreachable: {detail})")
+            for name in runner.stats.unavailable:
+                bars.label(name, f"{name} (unavailable: {runner.stats.not_sent[name]} not sent)")
 
         asyncio.run(main())
     return run.run_id

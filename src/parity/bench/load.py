@@ -194,9 +194,11 @@ async def run_load(
     seed: int = 0,
     clock: Clock = time.perf_counter,
     sleep: Sleep = asyncio.sleep,
+    stop: Callable[[], bool] | None = None,
 ) -> LoadResult[T]:
     """Drive `send(0)`, `send(1)`, ... with `spec` until `requests` were started or
-    `duration_s` has passed (requests in flight then are awaited and kept).
+    `duration_s` has passed (requests in flight then are awaited and kept), or `stop()`
+    says so before a request would start (`stopped_by` "stopped": its provider is gone).
 
     Closed loop (`concurrency`): N workers, each sends its next request when its previous
     one finished. Open loop (`rate`): requests start at `arrival_times`, however many are
@@ -217,6 +219,9 @@ async def run_load(
     def out_of_time() -> bool:
         return duration_s is not None and elapsed() >= duration_s
 
+    def stopped() -> bool:
+        return stop is not None and stop()
+
     async def one(index: int, scheduled: float) -> None:
         nonlocal in_flight
         in_flight += 1
@@ -234,13 +239,13 @@ async def run_load(
 
         async def worker() -> None:
             nonlocal counter
-            while counter < limit and not out_of_time():
+            while counter < limit and not out_of_time() and not stopped():
                 index = counter
                 counter += 1
                 await one(index, elapsed())
 
         await asyncio.gather(*(worker() for _ in range(spec.concurrency)))
-        result.stopped_by = "count" if counter >= limit else "duration"
+        result.stopped_by = "count" if counter >= limit else "stopped" if stopped() else "duration"
     else:
         assert spec.rate is not None
         result.asked_rate = spec.rate
@@ -256,10 +261,15 @@ async def run_load(
             delay = at - elapsed()
             if delay > 0:
                 await sleep(delay)
+            if stopped():
+                break
             tasks.append(asyncio.ensure_future(one(index, at)))
             await asyncio.sleep(0)  # let it start now, not when the next sleep begins
         await asyncio.gather(*tasks)
-        result.stopped_by = "count" if len(times) == count else "duration"
+        if len(tasks) < len(times):
+            result.stopped_by = "stopped"
+        else:
+            result.stopped_by = "count" if len(times) == count else "duration"
     result.sent.sort(key=lambda s: s.index)
     result.duration_s = elapsed()
     return result

@@ -25,6 +25,7 @@ from parity.bench.workloads import make_body
 from parity.core.client import ProviderClient
 from parity.core.config import Provider
 from parity.core.exchange import Exchange
+from parity.core.lifecycle import DeadlineReached
 from parity.core.store import Store
 
 __all__ = ["BenchSettings", "StepResult", "run_bench"]
@@ -44,6 +45,8 @@ class BenchSettings:
     retries: int = 0
     seed: int = 0
     extra_body: dict[str, Any] | None = None
+    max_time_s: float | None = None
+    """Stop the whole bench after this many seconds (`DeadlineReached`); None: no limit."""
 
 
 @dataclass
@@ -126,15 +129,28 @@ async def run_bench(
     writer = _Writer(store, run_id)
     writer.start()
     report: dict[str, Any] = {"run": run_id, "tokenizer": tokenizers.note, "providers": []}
+    loop = asyncio.get_running_loop()
+    deadline = None if settings.max_time_s is None else loop.time() + settings.max_time_s
     try:
-        for provider in providers:
-            store.add_provider(run_id, provider.name, provider.public_dict())
-            entry = await _bench_provider(
-                store, run_id, provider, settings, tokenizers.for_model(provider.model), writer, say
-            )
-            report["providers"].append(entry)
+        async with asyncio.timeout_at(deadline) as limit:
+            for provider in providers:
+                store.add_provider(run_id, provider.name, provider.public_dict())
+                entry = await _bench_provider(
+                    store,
+                    run_id,
+                    provider,
+                    settings,
+                    tokenizers.for_model(provider.model),
+                    writer,
+                    say,
+                )
+                report["providers"].append(entry)
+    except TimeoutError:
+        if not limit.expired():
+            raise
+        raise DeadlineReached from None
     finally:
-        await writer.close()
+        await writer.close()  # what completed is stored, also when the max time is up
     return report
 
 
@@ -171,6 +187,8 @@ async def _bench_provider(
             entry["price"] = _price(store, run_id, provider, [])
             return entry
         for step in settings.steps:
+            if client.availability.unavailable:
+                break
             levels = (
                 [(f"{step.load.name}-c{n}", LoadSpec(concurrency=n), n) for n in sweep_levels(cap)]
                 if (cap := step.load.sweep_cap) is not None
@@ -182,6 +200,8 @@ async def _bench_provider(
             )
             rows = []
             for load_name, spec, level in levels:
+                if client.availability.unavailable:
+                    break
                 result = await _one_level(
                     client,
                     run_id,
@@ -234,6 +254,12 @@ async def _bench_provider(
                     f"bench/{step.workload.name}/{step.load.name}",
                     sweep,
                 )
+        if client.availability.unavailable:
+            detail = f"unavailable: {client.availability.describe()}; its bench was cut short"
+            store.set_reachability(run_id, provider.name, False, detail)
+            entry["reachable"] = False
+            entry["detail"] = detail
+            say(f"{provider.name}: {detail}")
     entry["price"] = _price(store, run_id, provider, all_metrics)
     return entry
 
@@ -263,6 +289,8 @@ async def _warmup(
     count_text, count_prompt = _counters(tokenizer)
     out = []
     for i in range(step.warmup):
+        if client.availability.unavailable:
+            break
         key = f"bench/{step.workload.name}/{load_name}/warmup-{i}"
         body = make_body(
             step.workload,
@@ -343,7 +371,12 @@ async def _one_level(
         return await _send(client, run_id, provider, key, body(i), writer)
 
     loaded: LoadResult[Exchange] = await run_load(
-        send, spec, requests=requests, duration_s=step.duration_s, seed=settings.seed
+        send,
+        spec,
+        requests=requests,
+        duration_s=step.duration_s,
+        seed=settings.seed,
+        stop=lambda: client.availability.unavailable,
     )
     metrics = []
     for sent in loaded.sent:

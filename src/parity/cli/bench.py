@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from parity.cli.common import DbOption, err
+from parity.cli.common import DbOption, MaxTime, err
 from parity.cli.common import out as console
 from parity.core.errors import ConfigError
 from parity.core.lifecycle import open_run
@@ -76,6 +76,7 @@ def bench(
     detail: Annotated[
         bool, typer.Option(help="Also print count/mean/p50/p90/p99/min/max of every metric.")
     ] = False,
+    max_time: MaxTime = None,
 ) -> None:
     """Benchmark speed and price: TTFT, TTFAT, output speed, TPOT, ITL, E2E, throughput,
     goodput, token counts and cost, per provider, under a chosen workload and load.
@@ -105,7 +106,12 @@ def bench(
         raise ConfigError(str(exc)) from None
     choice = choose_tokenizer(tokenizer)
     settings = BenchSettings(
-        steps=steps, slos=slos, temperature=temperature, retries=retries, seed=seed
+        steps=steps,
+        slos=slos,
+        temperature=temperature,
+        retries=retries,
+        seed=seed,
+        max_time_s=max_time,
     )
     options: dict[str, Any] = {
         "preset": preset,
@@ -116,6 +122,7 @@ def bench(
         "retries": retries,
         "seed": seed,
         "providers": [p.name for p in providers],
+        "max_time_s": max_time,
     }
     with open_run(
         db,
@@ -158,4 +165,3 @@ def _summary_only(report: dict[str, Any]) -> dict[str, Any]:
         steps = [{k: v for k, v in s.items() if k != "requests"} for s in provider["steps"]]
         providers.append({**provider, "steps": steps})
     return {**report, "providers": providers}
-

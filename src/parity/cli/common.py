@@ -25,6 +25,7 @@ __all__ = [
     "JsonOut",
     "JunitOut",
     "MarkdownOut",
+    "MaxTime",
     "console",
     "err",
     "exit_with",
@@ -56,6 +57,16 @@ def exit_with(code: int) -> None:
 
 
 DbOption = Annotated[Path, typer.Option("--db", help="SQLite store (created if missing).")]
+MaxTime = Annotated[
+    float | None,
+    typer.Option(
+        "--max-time",
+        min=0.001,
+        metavar="SECONDS",
+        help="Stop sending after SECONDS: what is stored stays, the run ends interrupted "
+        "(exit 130) and, for run, eval and conform, --resume goes on.",
+    ),
+]
 JsonOut = Annotated[
     Path | None,
     typer.Option(

@@ -13,6 +13,7 @@ from parity.cli.common import (
     JsonOut,
     JunitOut,
     MarkdownOut,
+    MaxTime,
     err,
     exit_with,
     out,
@@ -57,6 +58,7 @@ def conform(
     junit_out: JunitOut = None,
     html_out: HtmlOut = None,
     markdown_out: MarkdownOut = None,
+    max_time: MaxTime = None,
 ) -> None:
     """Conformance: tool calls, reasoning, sampling parameters, structured output, streaming,
     token accounting, context window and errors, on every provider in PROVIDERS_FILE.
@@ -80,12 +82,12 @@ def conform(
         exit_with(0 if result.holds else 1)
     if resume:
         providers, stored, run_id = load_run_for_resume(db, resume, providers_file, "conform")
-        options = RunOptions(**stored)
+        options = RunOptions(**{**stored, "max_time_s": max_time})
     else:
         if providers_file is None:
             raise ConfigError("give a providers file, --resume RUN_ID, or --matrix")
         providers = load_providers(providers_file)
-        options = conform_options(selection, tries)
+        options = conform_options(selection, tries).model_copy(update={"max_time_s": max_time})
         run_id = None
     plan = RunPlan.resolve(options)
     preview(providers, plan, err)

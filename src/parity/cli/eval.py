@@ -15,6 +15,7 @@ from parity.cli.common import (
     HtmlOut,
     JunitOut,
     MarkdownOut,
+    MaxTime,
     err,
     exit_with,
     out,
@@ -79,6 +80,7 @@ def eval_command(
     html_out: HtmlOut = None,
     junit_out: JunitOut = None,
     markdown_out: MarkdownOut = None,
+    max_time: MaxTime = None,
 ) -> None:
     """Accuracy on a suite, repeated, with confidence intervals and a verdict vs the reference.
 
@@ -90,7 +92,7 @@ def eval_command(
     """
     if resume:
         providers, stored, run_id = load_run_for_resume(db, resume, providers_file, "eval")
-        options = EvalOptions(**stored)
+        options = EvalOptions(**{**stored, "max_time_s": max_time})
     else:
         if providers_file is None:
             raise ConfigError("give a providers file, or --resume RUN_ID")
@@ -117,6 +119,7 @@ def eval_command(
             sampling=sampling,
             system_prompt=system_prompt,
             cache=cache,
+            max_time_s=max_time,
         )
         check_suite(options)
         run_id = None

@@ -14,6 +14,7 @@ from parity.cli.common import (
     JsonOut,
     JunitOut,
     MarkdownOut,
+    MaxTime,
     err,
     exit_with,
     out,
@@ -47,6 +48,7 @@ def run(
     html_out: HtmlOut = None,
     junit_out: JunitOut = None,
     markdown_out: MarkdownOut = None,
+    max_time: MaxTime = None,
 ) -> None:
     """Measure every provider in PROVIDERS_FILE: speed, accuracy vs the reference, conformance.
 
@@ -59,7 +61,7 @@ def run(
     """
     if resume:
         providers, stored, run_id = load_run_for_resume(db, resume, providers_file, "run")
-        options = RunOptions(**stored)
+        options = RunOptions(**{**stored, "max_time_s": max_time})
     else:
         if providers_file is None:
             raise ConfigError("give a providers file, or --resume RUN_ID")
@@ -70,6 +72,7 @@ def run(
             speed_requests=speed_requests,
             margin=margin,
             conformance=conformance,
+            max_time_s=max_time,
         )
         run_id = None
     plan = RunPlan.resolve(options)

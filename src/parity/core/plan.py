@@ -38,6 +38,9 @@ class RunOptions(BaseModel):
     """Conformance check ids or families to run; None: the core set `parity run` uses."""
     tries: int = Field(default=1, ge=1, le=100)
     """Tries per case for checks that repeat (tool calls: pass@k and pass^k)."""
+    max_time_s: float | None = Field(default=None, gt=0)
+    """Stop sending after this many seconds (the run ends interrupted, resumable); None: no
+    limit. Not part of the plan: `--resume` takes the limit given to it, not this one."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ class Request:
 
     `key` is unique within a provider's run and stable across resumes; two probes that plan
     the same key share one request (the body must then be the same). `sequential` requests
-    are sent one at a time with no other request in flight on the whole fleet (speed).
+    are sent one at a time, before the provider's others, with no other request to that
+    provider in flight (speed); other providers are measured meanwhile.
     `endpoint` is the path under the provider's base URL ("responses": the Responses API).
     """
 

@@ -1,29 +1,43 @@
 """Scheduling: send every planned request once, store each exchange as soon as it completes.
 
-Order: a preflight (GET /models) per provider; then the sequential requests (speed) one at a
-time across the whole run, so timings are not disturbed by other traffic; then everything
-else concurrently, at most `max_concurrency` in flight per provider. Requests whose key is
-already stored are never sent again, which is what makes `--resume` safe.
+Providers are measured concurrently and independently: a preflight (GET /models) for all at
+once, then one task per provider that sends its sequential requests (speed) one at a time,
+with nothing else of that provider in flight, and then the rest, at most `max_concurrency`
+in flight. One provider's slow or hung requests never hold another's: each request is bounded
+by its provider's `timeout_s` (no data event) and `deadline_s` (whole request), and a
+provider that fails `UNAVAILABLE_AFTER` attempts in a row at the transport (connect error,
+timeout, stall, deadline, HTTP 502/503/504; a success or any other answer resets the count)
+is unavailable: its remaining requests are not sent, nothing is stored for them (so
+`--resume` sends them later), and it is recorded as not reachable, with the reason.
+
+`max_time_s` bounds the whole run: when it is up, sending stops (requests in flight are
+dropped, unstored), what is stored stays, and `DeadlineReached` is raised, which ends the
+run as interrupted, with the resume hint. Requests whose key is already stored are never
+sent again, which is what makes `--resume` safe.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import TypeVar
 
 import orjson
 
 from parity.core.client import ProviderClient
 from parity.core.config import Provider, ProvidersFile
+from parity.core.lifecycle import DeadlineReached
 from parity.core.plan import RunOptions, RunPlan
 from parity.core.request import Request
 from parity.core.store import Store
 
 ProgressHook = Callable[[str, int, int], None]
 """hook(provider, done, total) after each stored exchange (and once at start)."""
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -34,6 +48,10 @@ class RunStats:
     skipped: dict[str, int] = field(default_factory=dict)
     cached: dict[str, int] = field(default_factory=dict)
     unreachable: dict[str, str] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    """Providers that became unavailable mid-run: why, and how many requests were not sent."""
+    not_sent: dict[str, int] = field(default_factory=dict)
+    """Requests not sent because their provider was unavailable (resume sends them)."""
 
 
 class Runner:
@@ -50,9 +68,14 @@ class Runner:
         retries: int = 3,
         progress: ProgressHook | None = None,
         cache: bool = False,
+        max_time_s: float | None = None,
     ) -> None:
+        """`max_time_s` bounds the whole run, counted from entering the context (preflight
+        included); see the module docstring."""
         self.store = store
         self.cache = cache
+        self.max_time_s = max_time_s
+        self._deadline: float | None = None
         self.run_id = run_id
         self.providers = list(providers)
         self.progress = progress
@@ -62,6 +85,8 @@ class Runner:
             store.add_provider(run_id, provider.name, provider.public_dict())
 
     async def __aenter__(self) -> Runner:
+        if self.max_time_s is not None:
+            self._deadline = asyncio.get_running_loop().time() + self.max_time_s
         for client in self._clients.values():
             await client.__aenter__()
         return self
@@ -75,10 +100,20 @@ class Runner:
         for client in self._clients.values():
             await client.__aexit__(exc_type, exc, tb)
 
+    async def _within_max_time(self, work: Awaitable[T]) -> T:
+        """`work`, cut off (and `DeadlineReached` raised) when the run's max time is up."""
+        try:
+            async with asyncio.timeout_at(self._deadline) as limit:
+                return await work
+        except TimeoutError:
+            if limit.expired():
+                raise DeadlineReached from None
+            raise
+
     async def preflight(self) -> list[Provider]:
         """Ping every provider (GET /models), record reachability, return the reachable ones."""
-        probes = await asyncio.gather(
-            *(self._clients[p.name].list_models() for p in self.providers)
+        probes = await self._within_max_time(
+            asyncio.gather(*(self._clients[p.name].list_models() for p in self.providers))
         )
         reachable = []
         for provider, probe in zip(self.providers, probes, strict=True):
@@ -106,38 +141,72 @@ class Runner:
                 self.progress(name, done[name], totals[name])
 
         async def one(provider: Provider, req: Request) -> None:
+            name = provider.name
+            client = self._clients[name]
             cache_key = cache_key_for(provider, req) if self.cache else None
             exchange = self.store.cached(cache_key) if cache_key else None
             if exchange is not None:
-                self.stats.cached[provider.name] = self.stats.cached.get(provider.name, 0) + 1
+                self.stats.cached[name] = self.stats.cached.get(name, 0) + 1
+            elif client.availability.unavailable:
+                self.stats.not_sent[name] = self.stats.not_sent.get(name, 0) + 1
+                return
             else:
-                self.store.log_send(self.run_id, provider.name, req.key)
-                exchange = await self._clients[provider.name].chat(
-                    req.body, stream=req.stream, endpoint=req.endpoint
-                )
-                self.stats.sent[provider.name] += 1
+                self.store.log_send(self.run_id, name, req.key)
+                exchange = await client.chat(req.body, stream=req.stream, endpoint=req.endpoint)
+                self.stats.sent[name] += 1
                 if cache_key and exchange.ok:
                     self.store.put_cached(cache_key, exchange)
-            self.store.add_exchange(self.run_id, provider.name, req.probe, req.key, exchange)
-            done[provider.name] += 1
+            self.store.add_exchange(self.run_id, name, req.probe, req.key, exchange)
+            done[name] += 1
             if self.progress:
-                self.progress(provider.name, done[provider.name], totals[provider.name])
+                self.progress(name, done[name], totals[name])
 
-        for name, requests in pending.items():
+        async def measure(provider: Provider) -> None:
+            """One provider's requests: the sequential ones one by one, then the rest."""
+            requests = pending[provider.name]
             for req in requests:
                 if req.sequential:
-                    await one(by_name[name], req)
-
-        async def drain(provider: Provider) -> None:
+                    await one(provider, req)
             limit = asyncio.Semaphore(provider.max_concurrency)
 
             async def limited(req: Request) -> None:
                 async with limit:
                     await one(provider, req)
 
-            await asyncio.gather(*(limited(r) for r in pending[provider.name] if not r.sequential))
+            await _all(limited(r) for r in requests if not r.sequential)
+            self._note_unavailable(provider.name)
 
-        await asyncio.gather(*(drain(by_name[name]) for name in pending))
+        await self._within_max_time(_all(measure(by_name[name]) for name in pending))
+
+    def _note_unavailable(self, name: str) -> None:
+        """Record a provider whose requests were held back as not reachable, with why."""
+        held = self.stats.not_sent.get(name, 0)
+        if not held:
+            return
+        availability = self._clients[name].availability
+        detail = (
+            f"unavailable: {availability.describe()}; {held} request(s) not sent "
+            "(resume the run to send them)"
+        )
+        self.stats.unavailable[name] = detail
+        self.store.set_reachability(self.run_id, name, False, detail)
+
+
+async def _all(work: Iterable[Awaitable[None]]) -> None:
+    """Run `work` concurrently; when one raises (a store that fails), cancel the rest, wait
+    for them and raise that exception itself, so nothing more is sent after a failure."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    if not tasks:
+        return
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            raise error
 
 
 def cache_key_for(provider: Provider, req: Request) -> str:
@@ -166,8 +235,15 @@ async def execute(
     """Send what `plan` asks and is not yet stored for `run_id`; returns what was sent and
     skipped."""
     plan = RunPlan.of(plan)
-    retries = plan.options.retries
-    async with Runner(store, run_id, providers.providers, retries, progress) as runner:
+    options = plan.options
+    async with Runner(
+        store,
+        run_id,
+        providers.providers,
+        options.retries,
+        progress,
+        max_time_s=options.max_time_s,
+    ) as runner:
         reachable = await runner.preflight()
         await runner.send({p.name: plan.requests(run_id, p) for p in reachable})
     return runner.stats

@@ -20,7 +20,7 @@ from parity.core.analysis import ProviderResult, analyse_run
 from parity.core.client import ProviderClient
 from parity.core.config import ProvidersFile, load_providers
 from parity.core.errors import ConfigError
-from parity.core.lifecycle import open_run
+from parity.core.lifecycle import open_run, resume_command
 from parity.core.plan import RunOptions, RunPlan
 from parity.core.runner import execute
 from parity.core.store import Store
@@ -66,8 +66,16 @@ def run_providers(
         stats = asyncio.run(execute(run.store, run.run_id, providers, plan, hook))
         for name in stats.unreachable:
             hook.label(name, f"{name} (unreachable)", total=1)
+        for name in stats.unavailable:
+            hook.label(name, f"{name} (unavailable)")
     for name, detail in stats.unreachable.items():
         console.print(f"[red]{name} unreachable:[/] {detail}", highlight=False)
+    for name, detail in stats.unavailable.items():
+        console.print(f"[red]{name} {detail}[/]", highlight=False)
+    if stats.unavailable:
+        command = resume_command(kind, db, run.run_id)
+        if command:
+            console.print(f"to send what was held back: {command}", highlight=False)
     return run.run_id
 
 
