@@ -56,6 +56,14 @@ class EvalOptions(BaseModel):
     cache: bool = False
     max_time_s: float | None = Field(default=None, gt=0)
     """Stop sending after this many seconds (interrupted, resumable); None: no limit."""
+    # A suite file (data set) read by `parity.accuracy.suites.datasets`; None: the file's own.
+    fields: dict[str, str] = Field(default_factory=dict)
+    """Column of each parity field (id, input, target, choices), e.g. {"input": "question"}."""
+    scorer: str | None = None
+    few_shot: int | None = Field(default=None, ge=0)
+    few_shot_seed: int | None = None
+    split: str | None = None
+    template: str | None = None
 
 
 def load_suite(options: EvalOptions) -> Suite:
