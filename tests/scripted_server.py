@@ -26,6 +26,8 @@ import json
 import socket
 import ssl
 import threading
+import urllib.parse
+import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -396,6 +398,83 @@ async def slow_stream(req: Request, reply: Reply) -> None:
     await reply.done()
 
 
+HOSTILE_LIMIT_S = 20.0
+"""How long the never-ending scenarios below go on at most: they stop by themselves."""
+
+
+async def ping_forever(req: Request, reply: Reply) -> None:
+    """Headers and a role chunk, then only `: ping` comments (every 50 ms), never an event."""
+    await reply.start()
+    await reply.event(chunk({"role": "assistant", "content": ""}))
+    loop = asyncio.get_running_loop()
+    stop = loop.time() + HOSTILE_LIMIT_S
+    while loop.time() < stop:
+        await asyncio.sleep(0.05)
+        await reply.write(": ping\n\n")
+    await reply.done()
+
+
+async def byte_drip(req: Request, reply: Reply) -> None:
+    """Headers, then a data event one byte at a time, a byte every 100 ms."""
+    await reply.start()
+    text = f"data: {json.dumps(chunk({'content': 'x' * 400}))}\n\n"
+    for char in text[: int(HOSTILE_LIMIT_S * 10)]:
+        await reply.write(char)
+        await asyncio.sleep(0.1)
+    await reply.cut()
+
+
+async def events_forever(req: Request, reply: Reply) -> None:
+    """A token every 50 ms, never a finish: alive, but without end (only a deadline ends it)."""
+    await reply.start()
+    loop = asyncio.get_running_loop()
+    stop = loop.time() + HOSTILE_LIMIT_S
+    while loop.time() < stop:
+        await reply.event(chunk({"content": "tok "}))
+        await asyncio.sleep(0.05)
+    await reply.done()
+
+
+async def hang(req: Request, reply: Reply) -> None:
+    """Reads the request and never answers (for `HOSTILE_LIMIT_S`), GET /models included."""
+    await asyncio.sleep(HOSTILE_LIMIT_S)
+    await reply.cut()
+
+
+async def hang_chat(req: Request, reply: Reply) -> None:
+    """Answers `GET /models`, then never answers a completion (for `HOSTILE_LIMIT_S`)."""
+    await hang(req, reply)
+
+
+async def big_event(req: Request, reply: Reply) -> None:
+    """One 10 MB content event (then finish, usage and [DONE]), written in 64 KiB pieces."""
+    content = "y" * (10 * 1024 * 1024)
+    data = f"data: {json.dumps(chunk({'content': content}))}\n\n".encode()
+    await reply.start()
+    await reply.event(chunk({"role": "assistant", "content": ""}))
+    for start in range(0, len(data), 65536):
+        await reply.write(data[start : start + 65536])
+    await reply.event(chunk({}, "stop"))
+    await reply.event(usage_chunk(completion_tokens=1))
+    await reply.done()
+
+
+async def gzip_stream(req: Request, reply: Reply) -> None:
+    """A stream gzip-compressed although the client asked for identity, flushed event by
+    event (as nginx's gzip does with `gzip_buffers` small), 20 ms apart."""
+    compressor = zlib.compressobj(wbits=31)
+    await reply.start(headers={"Content-Encoding": "gzip"})
+    events = [chunk({"role": "assistant", "content": ""})]
+    events += [chunk({"content": piece}) for piece in OK_PIECES]
+    events += [chunk({}, "stop"), usage_chunk(completion_tokens=len(OK_PIECES))]
+    texts = [f"data: {json.dumps(e)}\n\n" for e in events] + ["data: [DONE]\n\n"]
+    for text in texts:
+        await reply.write(compressor.compress(text.encode()) + compressor.flush(zlib.Z_SYNC_FLUSH))
+        await asyncio.sleep(0.02)
+    await reply.write(compressor.flush())
+    await reply.end()
+
+
 async def echo_auth(req: Request, reply: Reply) -> None:
     """Echoes the Authorization header: in a 401 error body, or (streamed) in the answer."""
     auth = req.headers.get("authorization", "")
@@ -469,10 +548,17 @@ SCENARIOS: dict[str, Handler] = {
     "crlf": crlf,
     "stream-error": stream_error,
     "unauthorized": unauthorized,
+    "ping-forever": ping_forever,
+    "byte-drip": byte_drip,
+    "events-forever": events_forever,
+    "hang": hang,
+    "hang-chat": hang_chat,
+    "big-event": big_event,
+    "gzip-stream": gzip_stream,
 }
 """Scenario name (first path segment) -> handler for everything but `GET .../models`."""
 
-MODEL_SCENARIOS: dict[str, Handler] = {"unauthorized": unauthorized}
+MODEL_SCENARIOS: dict[str, Handler] = {"unauthorized": unauthorized, "hang": hang}
 """Scenarios whose `GET .../models` is not the default `models` handler."""
 
 
@@ -551,6 +637,8 @@ class ScriptedServer:
             tasks.add(task)
             try:
                 await self._connection(reader, writer)
+            except asyncio.CancelledError:
+                pass  # the server is stopping: a handler still waiting ends quietly
             finally:
                 tasks.discard(task)
                 writer.close()
@@ -637,3 +725,90 @@ def unused_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
     return port
+
+
+class ForwardProxy:
+    """An HTTP forward proxy on 127.0.0.1, in a background thread: absolute-form requests
+    (`POST http://host:port/path`, forwarded with `Connection: close`) and `CONNECT` tunnels.
+    `lines` lists the request line of everything it was asked, in order.
+
+        with ScriptedServer() as server, ForwardProxy() as proxy:
+            monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    """
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    def __enter__(self) -> ForwardProxy:
+        self._thread = threading.Thread(target=asyncio.run, args=(self._main(),), daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("forward proxy did not start")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        tasks: set[asyncio.Task[Any]] = set()
+
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            tasks.add(task)
+            try:
+                await self._relay(reader, writer)
+            except (ConnectionError, OSError, asyncio.IncompleteReadError, ValueError):
+                pass
+            finally:
+                tasks.discard(task)
+                writer.close()
+
+        server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        self._ready.set()
+        await self._stop.wait()
+        server.close()
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        line, _, rest = head.decode("latin-1").partition("\r\n")
+        self.lines.append(line)
+        method, target, version = line.split(" ", 2)
+        if method == "CONNECT":
+            host, _, port = target.rpartition(":")
+            up_reader, up_writer = await asyncio.open_connection(host.strip("[]"), int(port))
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            parts = urllib.parse.urlsplit(target)
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+            headers = [h for h in rest.split("\r\n") if h and not h.lower().startswith("conn")]
+            headers = [h for h in headers if not h.lower().startswith("proxy-")]
+            forwarded = "\r\n".join([f"{method} {path} {version}", *headers, "Connection: close"])
+            up_reader, up_writer = await asyncio.open_connection(parts.hostname, parts.port or 80)
+            up_writer.write((forwarded + "\r\n\r\n").encode("latin-1"))
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
