@@ -30,13 +30,14 @@ class SSEParser:
     final `[DONE]` sentinel: what a payload means is up to the caller.
     """
 
-    __slots__ = ("_buf", "_cr", "_scan", "_started", "events", "problems")
+    __slots__ = ("_buf", "_cr", "_lead", "_scan", "_started", "events", "problems")
 
     def __init__(self) -> None:
         self._buf = bytearray()
         self._scan = 0  # offset in _buf from which a b"\n\n" could still start
         self._cr = False  # the previous read ended with b"\r": it may be half of b"\r\n"
         self._started = False
+        self._lead = b""  # the first bytes, while they may still be a split byte order mark
         self.events = 0
         """How many data-carrying events were dispatched so far."""
         self.problems: list[str] = []
@@ -49,8 +50,11 @@ class SSEParser:
         unfinished event are kept until a later `feed` or `close`.
         """
         if not self._started:
-            if not data:
+            data = self._lead + data
+            if len(data) < len(_BOM) and _BOM.startswith(data):
+                self._lead = data  # maybe the start of a BOM split across reads: wait
                 return []
+            self._lead = b""
             self._started = True
             if data.startswith(_BOM):
                 data = data[3:]
@@ -104,9 +108,13 @@ class SSEParser:
         (so nothing received is lost) but also recorded as a problem.
         """
         out: list[str] = []
+        if self._lead:  # the stream was only the start of a BOM: bytes like any others
+            lead, self._lead = self._lead, b""
+            self._started = True
+            out = self.feed(lead)
         if self._cr:
             self._cr = False
-            out = self.feed(b"\n")  # the pending b"\r" was a line ending after all
+            out += self.feed(b"\n")  # the pending b"\r" was a line ending after all
         rest = bytes(self._buf).strip(b"\n")
         self._buf.clear()
         self._scan = 0
