@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from parity.accuracy.suites import Problem, Suite, get_suite
+from parity.accuracy.suites.datasets import DatasetOptions
 from parity.core.config import Provider
 from parity.core.exchange import Exchange
 from parity.core.request import Request
@@ -68,7 +69,17 @@ class EvalOptions(BaseModel):
 
 def load_suite(options: EvalOptions) -> Suite:
     """The suite the options name, subset and sampling overrides applied."""
-    suite = get_suite(options.suite, options.limit, options.seed if options.limit else None)
+    dataset = DatasetOptions(
+        fields=options.fields,
+        scorer=options.scorer,
+        few_shot=options.few_shot,
+        few_shot_seed=options.few_shot_seed,
+        split=options.split,
+        template=options.template,
+    )
+    suite = get_suite(
+        options.suite, options.limit, options.seed if options.limit else None, dataset=dataset
+    )
     suite = suite.with_sampling(**options.sampling)
     if options.system_prompt is not None:
         suite = replace(suite, system_prompt=options.system_prompt)

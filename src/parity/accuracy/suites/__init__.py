@@ -9,7 +9,9 @@ or Python file (see `parity.accuracy.suites.user`).
 
 - `easy`, `aime2025`, `gsm8k`: a built-in suite;
 - `gsm8k:100`: a deterministic subset of 100 problems (seed 0); `gsm8k:100:7`: seed 7;
-- `path/to/suite.jsonl`, `my_suite.py` (also with `:N[:SEED]`): a user suite file.
+- `path/to/suite.jsonl`, `my_suite.py` (also with `:N[:SEED]`): a user suite file; also a
+  data set (`.csv`, `.parquet`, `.arrow`, `.json`, a folder, a `suite.toml`) read by
+  `parity.accuracy.suites.datasets`.
 
 A subset keeps the suite's name, so a run planned with `gsm8k:100` is scored against the
 same 100 problems when the spec is resolved again at analysis time.
@@ -22,7 +24,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from parity.accuracy.suites.datasets import DatasetOptions
 
 Scorer = Callable[[str, str], float]
 """scorer(reply_text, answer) -> score in [0, 1]."""
@@ -176,17 +181,33 @@ def _builtin(name: str) -> Suite:
     return suite
 
 
+_FILE_SUFFIXES = (".jsonl", ".py", ".json", ".csv", ".tsv", ".parquet", ".arrow", ".toml")
+
+
 def _is_path(base: str) -> bool:
-    return base.endswith((".jsonl", ".py")) or "/" in base or "\\" in base
+    return (
+        base.lower().endswith(_FILE_SUFFIXES)
+        or "/" in base
+        or "\\" in base
+        or (base not in _BUILTINS and Path(base).is_dir())
+    )
 
 
-def get_suite(name: str, limit: int | None = None, seed: int | None = None) -> Suite:
+def get_suite(
+    name: str,
+    limit: int | None = None,
+    seed: int | None = None,
+    *,
+    dataset: DatasetOptions | None = None,
+) -> Suite:
     """The suite a spec names: a built-in name or a user suite file, optionally `:N[:SEED]`.
 
     `limit`/`seed` arguments override those written in the spec; with a limit the result is
-    `Suite.subset(limit, seed or 0)`. An unknown built-in name raises KeyError listing the
-    known ones; a bad user file or a limit below 1 raises `parity.core.errors.ConfigError` (one
-    line).
+    `Suite.subset(limit, seed or 0)`. `dataset` says how to read a data file or folder
+    (column mapping, scorer, few-shot, split, template; `parity.accuracy.suites.datasets`).
+    An unknown built-in name raises KeyError listing the known ones; a bad user file, a
+    limit below 1 or dataset options for a built-in suite raise
+    `parity.core.errors.ConfigError` (one line).
     """
     match = _SPEC.fullmatch(name.strip())
     if match is None:
@@ -197,15 +218,23 @@ def get_suite(name: str, limit: int | None = None, seed: int | None = None) -> S
     if seed is None and match["seed"] is not None:
         seed = int(match["seed"])
     if base in _BUILTINS:
+        if dataset is not None and dataset.given():
+            from parity.core.errors import ConfigError
+
+            raise ConfigError(
+                f"suite {base!r} is built in: --field, --scorer, --few-shot, --split and "
+                "--template apply to suite files"
+            )
         suite = _builtin(base)
     elif _is_path(base):
         from parity.accuracy.suites.user import load_user_suite
 
-        suite = load_user_suite(Path(base))
+        suite = load_user_suite(Path(base), dataset=dataset)
     else:
         raise KeyError(
             f"unknown suite {base!r}; known: {', '.join(sorted(_BUILTINS))} "
-            "(or a path to a .jsonl or .py suite file)"
+            "(or a path to a suite file: .jsonl, .json, .csv, .parquet, .arrow, .toml, .py, "
+            "or a data set folder)"
         )
     if limit is not None and limit < 1:
         from parity.core.errors import ConfigError

@@ -1,5 +1,8 @@
 """User suites: your own problems, from a JSONL file or a Python file defining `SUITE`.
 
+(Data sets in other schemas and formats, CSV, Parquet, Arrow, folders, a suite TOML, are read
+by `parity.accuracy.suites.datasets`; `load_user_suite` sends them there.)
+
 JSONL (any suffix but `.py`), UTF-8, one JSON object per line, blank lines skipped::
 
     {"suite": {"name": "mine", "scorer": "numeric", "sampling": {"temperature": 0}}}
@@ -44,6 +47,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from parity.accuracy.suites import Problem, Suite
+from parity.accuracy.suites.datasets import DatasetOptions, is_foreign_jsonl, load_dataset_suite
 from parity.accuracy.suites.scorers import SCORERS, check_answer
 from parity.core.errors import ConfigError, ParityError
 
@@ -52,16 +56,33 @@ _PROBLEM_FIELDS = ("id", "prompt", "messages", "answer", "scorer", "meta")
 _HEADER_FIELDS = ("name", "description", "scorer", "sampling", "system_prompt")
 
 
-def load_user_suite(path: Path, scorer: str | None = None) -> Suite:
-    """The suite in `path`: a Python file (`.py`) defining `SUITE`, else a JSONL file.
+def load_user_suite(
+    path: Path, scorer: str | None = None, dataset: DatasetOptions | None = None
+) -> Suite:
+    """The suite in `path`: a Python file (`.py`) defining `SUITE`, a JSONL file in parity's
+    schema, else a data set (another format, a folder, a suite TOML, or a JSONL file in
+    another schema) read by `parity.accuracy.suites.datasets` with `dataset`'s options.
 
     `scorer` is the default scorer for JSONL problems that name none and whose file has no
     header scorer. Raises `ConfigError` (one line naming the file and line) on any problem.
     """
     if scorer is not None and scorer not in SCORERS:
         raise ConfigError(f"unknown scorer {scorer!r}; known: {', '.join(sorted(SCORERS))}")
+    given = dataset is not None and dataset.given()
     if path.suffix == ".py":
+        if given:
+            _fail(
+                str(path),
+                "--field, --scorer, --few-shot, --split and --template apply to data files",
+            )
         return _load_python(path)
+    if (
+        given
+        or path.is_dir()
+        or path.suffix.lower() in (".toml", ".json", ".csv", ".tsv", ".parquet", ".arrow")
+        or is_foreign_jsonl(path)
+    ):
+        return load_dataset_suite(path, dataset, default_scorer=scorer)
     return _load_jsonl(path, scorer)
 
 
