@@ -244,7 +244,9 @@ def test_a_disk_that_fills_up_mid_run_loses_nothing_stored_and_resumes(tmp_path:
         assert set(con.execute("SELECT provider, key FROM exchanges")) >= stored
         # Nothing stored before the failure was sent again: only requests in flight were.
         assert all(sent[key] == 1 for key in stored)
-        assert received == sum(sent.values()) and received - len(counts) <= 4
+        # (A send logged as the run stopped may have been cancelled before it left.)
+        assert received <= sum(sent.values()) and all(n <= 2 for n in sent.values())
+        assert received - len(counts) <= 4  # at most the requests in flight (2 x 2)
         assert con.execute("SELECT status FROM runs").fetchone() == ("finished",)
         con.close()
 

@@ -5,12 +5,14 @@ files, and real `parity` processes against the scripted server."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -24,8 +26,8 @@ from parity.core.errors import LeaseLost, ParityError, RunBusy, RunInterrupted
 from parity.core.lifecycle import open_run
 from parity.core.plan import RunOptions, plan_requests
 from parity.core.store import LEASE_COLUMNS, Lease, Store, pid_alive
-from tests.cli.test_main import PARITY, paced, provider_toml
-from tests.scripted_server import ScriptedServer
+from tests.cli.test_main import PARITY, provider_toml
+from tests.scripted_server import Reply, Request, ScriptedServer, ok
 
 HOST = socket.gethostname()
 
@@ -276,14 +278,23 @@ def test_of_processes_racing_for_a_free_lease_exactly_one_wins(tmp_path: Path) -
 def test_two_resumes_of_one_run_at_once_one_is_refused_and_nothing_is_sent_twice(
     tmp_path: Path,
 ) -> None:
-    with ScriptedServer(scenarios={"paced": paced(0.05)}) as server:
+    gate = threading.Event()  # closed: the server holds every answer
+
+    async def gated(req: Request, reply: Reply) -> None:
+        while not gate.is_set():
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.02)
+        await ok(req, reply)
+
+    with ScriptedServer(scenarios={"gated": gated}) as server:
         path = tmp_path / "providers.toml"
         path.write_text(
-            provider_toml("a", server.base("paced"), reference=True, concurrency=2)
-            + provider_toml("b", server.base("paced"), concurrency=2)
+            provider_toml("a", server.base("gated"), reference=True, concurrency=2)
+            + provider_toml("b", server.base("gated"), concurrency=2)
         )
         db = tmp_path / "p.db"
         args = ["--db", str(db), "--repeats", "2", "--speed-requests", "3", "--no-conformance"]
+        gate.set()
         first = subprocess.Popen(
             [*PARITY, "run", str(path), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -304,6 +315,9 @@ def test_two_resumes_of_one_run_at_once_one_is_refused_and_nothing_is_sent_twice
         assert stored_at_kill, "the run finished before it could be killed"
         (run_id,) = sqlite3.connect(db).execute("SELECT id FROM runs").fetchone()
 
+        # Both resumes start at once (racing for the dead holder's lease); the server holds
+        # its answers until one of them has ended, so the other is surely still writing.
+        gate.clear()
         resumes = [
             subprocess.Popen(
                 [*PARITY, "run", "--resume", run_id, *args],
@@ -313,8 +327,12 @@ def test_two_resumes_of_one_run_at_once_one_is_refused_and_nothing_is_sent_twice
             )
             for _ in range(2)
         ]
+        deadline = time.monotonic() + 120
+        while all(p.poll() is None for p in resumes) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        gate.set()
         results = [(p.wait(timeout=120), *p.communicate()) for p in resumes]
-        received = server.count("paced")
+        received = server.count("gated")
 
     codes = sorted(code for code, _, _ in results)
     assert codes == [0, 2], results
@@ -332,12 +350,13 @@ def test_two_resumes_of_one_run_at_once_one_is_refused_and_nothing_is_sent_twice
     assert len(counts) == planned and all(n == 1 for n in counts)
     sends = con.execute("SELECT provider, key, COUNT(*) FROM sends GROUP BY provider, key")
     sent = {(p, k): n for p, k, n in sends}
-    # The server saw exactly the logged sends; a key went out twice only if it was in flight
-    # at the kill (sent, never stored), never because two resumes both sent it.
-    assert received == sum(sent.values())
+    # A key went out twice only if it was in flight at the kill (sent, never stored), never
+    # because two resumes both sent it. (A send logged just before the kill may never have
+    # reached the server: received <= logged sends.)
     twice = {key for key, n in sent.items() if n > 1}
     assert twice.isdisjoint(stored_at_kill)
     assert len(twice) <= 4 and all(n <= 2 for n in sent.values())
-    assert received - planned == len(twice)
+    assert planned <= received <= sum(sent.values())
+    assert received - planned <= len(twice)
     assert status(db, run_id) == "finished"
     assert lease_of(db, run_id) is None

@@ -18,7 +18,8 @@ PRAGMA table_info, in one IMMEDIATE transaction).
 Every SQLite or file-system failure a user can act on (read-only, full, locked, not a
 database, damaged, folder missing, store deleted under a running run) is raised as one
 `StoreError` naming the path and what to do. Writes are autocommit statements, so a failed
-write loses only itself, never an exchange committed before it.
+write loses only itself, never an exchange committed before it; after one, `log_send`
+refuses, so no further request is sent while the run stops.
 """
 
 from __future__ import annotations
@@ -195,6 +196,8 @@ class Store:
         self._held: _Held | None = None
         self._identity: tuple[int, int] | None = None
         self._gone: str | None = None
+        self._upgraded = False
+        self._failed: str | None = None  # the first failed write's StoreError
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -241,8 +244,12 @@ class Store:
             raise
 
     def _missing_columns(self) -> list[str]:
+        if self._upgraded:
+            return []
         have = {row[1] for row in self._execute("PRAGMA table_info(runs)").fetchall()}
-        return [name for name in LEASE_COLUMNS if name not in have]
+        missing = [name for name in LEASE_COLUMNS if name not in have]
+        self._upgraded = not missing
+        return missing
 
     def _readonly(self) -> bool:
         """Whether this store cannot be written (its file, or the connection)."""
@@ -295,7 +302,11 @@ class Store:
         self._check_file()
         if run_id is not None:
             self._check_lease(run_id)
-        return self._execute(sql, args)
+        try:
+            return self._execute(sql, args)
+        except StoreError as exc:
+            self._failed = str(exc)
+            raise
 
     def _stat(self) -> tuple[int, int] | None:
         try:
@@ -331,6 +342,7 @@ class Store:
             raise StoreError(self._gone) from exc
         lost, self._db = self._db, rescued
         lost.close()
+        self._upgraded = False
         message = (
             f"store {self.path} was {what} while this process wrote it: what it held is"
             f" saved to {target}"
@@ -487,8 +499,15 @@ class Store:
         process holds the run's lease from the same INSERT on (see `acquire_lease`)."""
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         now = time.time()
-        held = (
-            Lease(
+        held = None
+        if lease:
+            if self._held is not None:
+                raise RunBusy(
+                    f"this store already holds the lease on run {self._held.lease.run_id}"
+                )
+            if self._missing_columns():
+                self._upgrade()
+            held = Lease(
                 run_id,
                 socket.gethostname(),
                 os.getpid(),
@@ -496,11 +515,6 @@ class Store:
                 now,
                 now + self.lease_ttl,
             )
-            if lease and self._held is None
-            else None
-        )
-        if lease and self._missing_columns():
-            self._upgrade()
         columns = "id, created_at, status, kind, source, options, parity_version"
         values: tuple[Any, ...] = (run_id, now, kind, source, json.dumps(options), version)
         if held is not None:
@@ -584,7 +598,11 @@ class Store:
 
     # exchanges
     def log_send(self, run_id: str, provider: str, key: str) -> None:
-        """Log that a request is about to be sent (before it is)."""
+        """Log that a request is about to be sent (before it is). Once a write has failed,
+        this refuses (with that write's `StoreError`): no request is sent whose answer the
+        store may not keep, while the run stops."""
+        if self._failed is not None:
+            raise StoreError(self._failed)
         self._write(
             run_id,
             "INSERT INTO sends (run_id, provider, key, sent_at) VALUES (?, ?, ?, ?)",
@@ -783,6 +801,8 @@ def sqlite_store_error(path: Path, exc: sqlite3.Error, busy_timeout: float) -> S
         text in detail for text in ("readonly", "unable to open", "disk I/O error")
     ):
         return None
+    if path.is_dir():
+        return StoreError(f"{path} is a folder, not a store ({detail}): give a file as --db")
     cause = _filesystem_cause(path)
     if cause == "missing":
         return StoreError(
