@@ -296,7 +296,131 @@ async def _openai(url: str, model: str, concurrency: int, requests: int, tokens:
     return {"cpu_s": cpu, "wall_s": wall, "records": records}
 
 
+async def _library_loop(
+    client: str, url: str, model: str, concurrency: int, requests: int, tokens: int
+) -> Any:
+    """A bare streaming loop over `client` (aiohttp or httpx): each block of bytes stamped as
+    the library hands it over, split by parity's `SSEParser`, every event `orjson.loads`ed:
+    the transport's own cost, without parity's client around it."""
+    import orjson
+
+    from parity.core.sse import SSEParser
+
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream",
+        "Accept-Encoding": "identity",
+    }
+    messages = [{"role": "user", "content": "hi"}]
+    records: list[dict[str, Any]] = []
+
+    def fold(parser: SSEParser, data: bytes, now: int, seen: dict[str, Any]) -> None:
+        for payload in parser.feed(data):
+            if payload == "[DONE]":
+                continue
+            chunk = orjson.loads(payload)
+            seen["id"] = chunk["id"]
+            choices = chunk.get("choices")
+            if choices and choices[0]["delta"].get("content"):
+                seen["arrivals"].append(now)
+
+    if client == "aiohttp":
+        import aiohttp
+
+        async def headers_sent(
+            _session: Any, context: Any, _params: aiohttp.TraceRequestHeadersSentParams
+        ) -> None:
+            # `sent` as parity takes it: once a connection is had, as the request goes out.
+            context.trace_request_ctx["sent"] = time.perf_counter_ns()
+
+        trace = aiohttp.TraceConfig()
+        trace.on_request_headers_sent.append(headers_sent)
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=concurrency),
+            timeout=aiohttp.ClientTimeout(total=None, sock_read=120),
+            auto_decompress=False,
+            trace_configs=[trace],
+        )
+
+        async def one(max_tokens: int) -> dict[str, Any]:
+            payload = orjson.dumps(
+                {"model": model, "messages": messages, "stream": True, "max_tokens": max_tokens}
+            )
+            parser = SSEParser()
+            seen: dict[str, Any] = {"id": "", "arrivals": []}
+            context: dict[str, int] = {}
+            async with session.post(
+                f"{url}/v1/chat/completions",
+                data=payload,
+                headers=headers,
+                trace_request_ctx=context,
+            ) as response:
+                async for data in response.content.iter_any():
+                    fold(parser, data, time.perf_counter_ns(), seen)
+            return {
+                "id": seen["id"].removeprefix("chatcmpl-"),
+                "sent": context["sent"],
+                "arrivals": seen["arrivals"],
+                "ok": True,
+                "error": None,
+            }
+
+        close = session.close
+    else:
+        import httpx
+
+        http = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=concurrency), timeout=120, headers=headers
+        )
+
+        async def one(max_tokens: int) -> dict[str, Any]:
+            payload = orjson.dumps(
+                {"model": model, "messages": messages, "stream": True, "max_tokens": max_tokens}
+            )
+            parser = SSEParser()
+            seen: dict[str, Any] = {"id": "", "arrivals": []}
+            sent = time.perf_counter_ns()
+            async with http.stream(
+                "POST", f"{url}/v1/chat/completions", content=payload
+            ) as response:
+                async for data in response.aiter_raw():
+                    fold(parser, data, time.perf_counter_ns(), seen)
+            return {
+                "id": seen["id"].removeprefix("chatcmpl-"),
+                "sent": sent,
+                "arrivals": seen["arrivals"],
+                "ok": True,
+                "error": None,
+            }
+
+        close = http.aclose
+
+    await one(2)  # connect, warm up
+    queue = list(range(requests))
+    cpu0 = _cpu_self()
+    t0 = time.perf_counter()
+
+    async def worker() -> None:
+        while queue:
+            queue.pop()
+            records.append(await one(tokens))
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    cpu = _cpu_self() - cpu0
+    wall = time.perf_counter() - t0
+    await close()
+    return {"cpu_s": cpu, "wall_s": wall, "records": records}
+
+
 def _worker_main(args: argparse.Namespace) -> None:
+    if args.client in ("aiohttp", "httpx"):
+        result = asyncio.run(
+            _library_loop(
+                args.client, args.url, args.model, args.concurrency, args.requests, args.tokens
+            )
+        )
+        sys.stdout.write(json.dumps(result))
+        return
     fn = _parity if args.client == "parity" else _openai
     result = asyncio.run(fn(args.url, args.model, args.concurrency, args.requests, args.tokens))
     sys.stdout.write(json.dumps(result))
@@ -537,7 +661,7 @@ def main() -> None:
     serve = sub.add_parser("serve")
     serve.add_argument("--port-file", required=True)
     worker = sub.add_parser("worker")
-    worker.add_argument("--client", choices=["parity", "openai"], required=True)
+    worker.add_argument("--client", choices=["parity", "aiohttp", "httpx", "openai"], required=True)
     worker.add_argument("--url", required=True)
     worker.add_argument("--model", required=True)
     worker.add_argument("--concurrency", type=int, default=1)
@@ -545,7 +669,7 @@ def main() -> None:
     worker.add_argument("--tokens", type=int, default=16)
     parser.add_argument("--aiperf", default=None, help="aiperf executable, or none")
     parser.add_argument("--fast-requests", type=int, default=20)
-    parser.add_argument("--clients", default="parity,openai,aiperf")
+    parser.add_argument("--clients", default="parity,aiohttp,httpx,openai,aiperf")
     args = parser.parse_args()
     if args.cmd == "serve":
         asyncio.run(_serve(Path(args.port_file)))
