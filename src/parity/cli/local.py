@@ -12,7 +12,8 @@ from parity.cli.common import err, out
 local_app = typer.Typer(
     help="The local provider fleet: real llama.cpp servers with SmolLM2-135M-Instruct on "
     "127.0.0.1, one per variant (reference, a second reference, compressed weights, a wrong "
-    "chat template, a short context). Needs the 'local' extra. Costs nothing but CPU.",
+    "chat template, a short context; on request vLLM servers and a shared-engine pair). "
+    "Needs the 'local' extra. Costs nothing but CPU.",
     no_args_is_help=True,
 )
 
@@ -38,10 +39,21 @@ def local_up(
             "inflate-usage=20,drop-usage). See `python -m parity.local.proxy --help`.",
         ),
     ] = None,
+    faults_upstream: Annotated[
+        str | None,
+        typer.Option(
+            help="The variant the --faults proxies go in front of, e.g. reference-vllm "
+            "(default: the fleet's reference: reference, else reference-vllm, else "
+            "shared-reference).",
+        ),
+    ] = None,
 ) -> None:
     """Start the fleet, wait until every server answers, print the providers file's path.
 
-    The first start generates the compressed weights once (~1 minute, cached).
+    The first start generates the compressed weights once (~1 minute, cached). The default
+    is the six llama.cpp variants; reference-vllm and reference-vllm-b (vLLM, the 'vllm'
+    extra or PARITY_VLLM_PYTHON) and shared-reference and shared-reference-b (two proxies
+    sharing one llama.cpp server) start only when named.
     """
     from parity.local.fleet import default_state_dir, fleet_up
 
@@ -52,6 +64,7 @@ def local_up(
         base_port=base_port,
         threads=threads,
         faults=faults or (),
+        faults_upstream=faults_upstream,
     )
     err.print("fleet is up; providers file:")
     out.print(str(path), highlight=False)

@@ -1,9 +1,10 @@
 """The fault matrix: proof that every conformance check catches a real fault.
 
-For each upstream (the scripted reasoning model, and/or the real local llama.cpp server)
-parity serves three kinds of provider: the upstream itself (the reference), the upstream
-through a fault-free proxy (A/A: a second reference, which must pass what the reference
-passes), and the upstream through one fault-injecting proxy per fault in `MATRIX_FAULTS`.
+For each upstream (the scripted reasoning model, the real local llama.cpp server, and, when
+named, a real local vLLM server) parity serves three kinds of provider: the upstream itself
+(the reference), the upstream through a fault-free proxy (A/A: a second reference, which
+must pass what the reference passes), and the upstream through one fault-injecting proxy
+per fault in `MATRIX_FAULTS`.
 
 A check *applies* to an upstream when the reference passes it (or, for checks whose bar
 is the reference, when it is n/a there) and the A/A twin passes it. Fault providers are
@@ -68,7 +69,9 @@ MATRIX_FAULTS: tuple[str, ...] = (
     "http-500=0.5",
     "delay-first-token=200",
 )
-UPSTREAMS = ("scripted", "llama")
+UPSTREAMS = ("scripted", "llama", "vllm")
+BOTH = ("scripted", "llama")
+"""What `--upstream both` runs: vLLM is run only when named (it needs the `vllm` extra)."""
 REFERENCE, TWIN = "reference", "a-a"
 LLAMA_CONTEXT = 1024
 """The window the llama.cpp rows claim: the server serves 4096, but a 90% document of 1024
@@ -149,9 +152,9 @@ def run_matrix(
     """Start the upstreams ("scripted", "llama" or "both") and one proxy per fault, run the
     selected checks (default all), and return the matrix. Runs are stored in `db` (default:
     a temporary file) as conform runs; servers are stopped before returning."""
-    names = list(UPSTREAMS) if upstream == "both" else [upstream]
+    names = list(BOTH) if upstream == "both" else [upstream]
     if any(n not in UPSTREAMS for n in names):
-        raise ConfigError(f"--upstream {upstream!r}: choose scripted, llama or both")
+        raise ConfigError(f"--upstream {upstream!r}: choose scripted, llama, vllm or both")
     for spec in faults:
         parse_faults(spec)  # a bad spec fails before any server starts
     console = console or Console(stderr=True)
@@ -176,9 +179,12 @@ def _start(name: str, tmp: Path) -> Iterator[Upstream]:
     from parity.local.fleet import fleet_down, fleet_up
 
     state = tmp / "fleet"
-    providers = load_providers(fleet_up(state, ["reference"], base_port=_free_port(), threads=2))
+    variant = "reference-vllm" if name == "vllm" else "reference"
+    providers = load_providers(fleet_up(state, [variant], base_port=_free_port(), threads=2))
     try:
         ref = providers.providers[0]
+        # vLLM too gets one fault at a time: 25 fault providers at once on two CPU cores
+        # would time out, and a timeout is no finding.
         yield Upstream(name, ref.base_url, ref.model, LLAMA_CONTEXT, 1)
     finally:
         fleet_down(state)
@@ -315,7 +321,7 @@ def print_matrix(result: MatrixResult, console: Console) -> None:
     legend = "  ".join(f"{i} {f}" for i, f in enumerate(result.faults, 1))
     console.print(f"faults: {legend}", highlight=False)
     console.print(
-        "✗: the check fails under that fault (S/L: on the scripted/llama upstream); "
+        "✗: the check fails under that fault (S/L/V: on the scripted/llama/vllm upstream); "
         "·: runs and passes; blank: does not apply; ✓/✗ in ref and A/A: pass/fail there",
         highlight=False,
     )

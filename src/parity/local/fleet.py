@@ -1,7 +1,10 @@
-"""Start, watch and stop the local provider fleet: one llama.cpp server per variant.
+"""Start, watch and stop the local provider fleet: one server per variant.
 
-Each variant runs as `python -m llama_cpp.server` bound to 127.0.0.1 only, in its own
-session (so its whole process group can be stopped), logging to `<state_dir>/<variant>.log`.
+Each llama.cpp variant runs as `python -m llama_cpp.server`, each vLLM variant as `python -m
+vllm.entrypoints.openai.api_server` (`parity.local.vllm_engine`), bound to 127.0.0.1 only,
+in its own session (so its whole process group can be stopped), logging to
+`<state_dir>/<variant>.log`. The shared variants are plain proxies (`parity.local.proxy`,
+no faults) in front of ONE llama.cpp server, recorded as `shared-engine`, that they share.
 What `fleet_up` started is recorded in `<state_dir>/fleet.json`; `fleet_down` and
 `fleet_status` act on exactly those processes and nothing else, and check that a recorded
 pid still belongs to the llama.cpp server on the recorded port before signalling it (pids
@@ -33,13 +36,31 @@ from typing import Any
 import httpx
 
 from parity.core.errors import FleetError
-from parity.local.model import INSTALL_HINT, MODEL_ALIAS
-from parity.local.variants import VARIANTS, Variant, weights_file
+from parity.local.model import INSTALL_HINT, MODEL_ALIAS, shipped_model_path
+from parity.local.variants import (
+    DEFAULT_VARIANTS,
+    VARIANTS,
+    Variant,
+    fleet_reference,
+    weights_file,
+)
+from parity.local.vllm_engine import (
+    VLLM_MAX_CONCURRENCY,
+    VLLM_MODULE,
+    VLLM_STARTUP_S,
+    check_vllm,
+    hf_model_dir,
+    server_env,
+    vllm_command,
+    vllm_python,
+)
 
 HOST = "127.0.0.1"
 SERVER_MODULE = "llama_cpp.server"
 PROXY_MODULE = "parity.local.proxy"
 FAULTY_PREFIX = "faulty-"
+SHARED_ENGINE = "shared-engine"
+"""The record name of the one llama.cpp server every shared variant's proxy forwards to."""
 PID_FILE = "fleet.json"
 PROVIDERS_FILE = "providers.toml"
 LOCK_FILE = ".lock"
@@ -137,31 +158,42 @@ def fleet_up(
     *,
     cache_dir: Path | None = None,
     faults: Sequence[str] = (),
+    faults_upstream: str | None = None,
 ) -> Path:
     """Start one server per variant and return the path of the providers file it wrote.
 
-    `variants` defaults to all of `VARIANTS`, in that order; the i-th gets port
-    `base_port + i` on 127.0.0.1. Generated weights are cached in `cache_dir` (default
+    `variants` defaults to `DEFAULT_VARIANTS` (the six llama.cpp ones), in that order; the
+    i-th gets port `base_port + i` on 127.0.0.1. Generated weights (perturbed GGUFs, the
+    Hugging Face folder vLLM serves) are cached in `cache_dir` (default
     `default_models_dir()`). Returns only when every server has answered `GET /v1/models`
-    and a one-token chat completion, after writing `<state_dir>/providers.toml`.
+    and a one-token chat completion, after writing `<state_dir>/providers.toml`. vLLM
+    servers get at least `VLLM_STARTUP_S` to answer.
 
     Each spec in `faults` (e.g. "drop=reasoning_effort", see `parity.local.faults`) adds a
-    provider `faulty-<spec>`: a fault-injecting proxy in front of the reference server, on
-    the ports after the variants'.
+    provider `faulty-<spec>`: a fault-injecting proxy in front of the variant
+    `faults_upstream` (default: the fleet's reference, see `fleet_reference`), on the ports
+    after the variants'. When a shared variant is chosen, the one llama.cpp server the
+    shared variants' proxies forward to takes the port after those.
 
-    Raises `FleetError` (and leaves no server running) when the engine is not installed, a
-    variant is unknown, a fault spec is given without the reference variant, a port is
+    Raises `FleetError` (and leaves no server running) when an engine is not installed, a
+    variant is unknown, a fault spec is given without its upstream variant, a port is
     busy, a fleet from `state_dir` is already running, or a server exits or does not
     answer within `startup_timeout_s` (the message names the variant and its log file).
     """
     chosen = _resolve_variants(variants)
-    _check_faults(chosen, faults)
+    upstream_name = _check_faults(chosen, faults, faults_upstream)
     if threads < 1:
         raise FleetError(f"threads must be at least 1, got {threads}")
-    count = len(chosen) + len(faults)
+    engines = {variant.engine for variant in chosen}
+    shared = "shared" in engines
+    count = len(chosen) + len(faults) + shared
     if not 1024 <= base_port <= 65535 - count + 1:
         raise FleetError(f"base port {base_port} leaves no room for {count} servers in 1024-65535")
-    _check_engine()
+    if engines & {"llama.cpp", "shared"}:
+        _check_engine()
+    python = vllm_python() if "vllm" in engines else None
+    if python is not None:
+        check_vllm(python)
     state_dir = _make_state_dir(state_dir)
     with _locked(state_dir):
         running = [status.variant for status in _statuses(state_dir) if status.alive]
@@ -172,6 +204,7 @@ def fleet_up(
             )
         (state_dir / PID_FILE).unlink(missing_ok=True)
         names = [v.name for v in chosen] + [faulty_name(spec) for spec in faults]
+        names += [SHARED_ENGINE] if shared else []
         ports = {name: base_port + index for index, name in enumerate(names)}
         for name, port in ports.items():
             if not _port_free(port):
@@ -180,25 +213,59 @@ def fleet_up(
                     f"{name}): stop what listens there or choose another base port"
                 )
         models_dir = cache_dir if cache_dir is not None else default_models_dir()
-        models = {variant.name: weights_file(variant, models_dir) for variant in chosen}
+        models = {
+            variant.name: _model_for(variant, models_dir, python, state_dir) for variant in chosen
+        }
         started: list[_Server] = []
         try:
+            engine = None
+            vllm_count = sum(variant.engine == "vllm" for variant in chosen)
+            vllm_started: list[_Server] = []
+            if shared:
+                template = next(v for v in chosen if v.engine == "shared")
+                model = models[template.name]
+                command = _shared_engine_command(template, model, ports[SHARED_ENGINE], threads)
+                engine = _spawn(SHARED_ENGINE, command, ports[SHARED_ENGINE], state_dir, model)
+                started.append(engine)
+                _write_record(state_dir, started)
             for variant in chosen:
-                started.append(
-                    _start(variant, models[variant.name], ports[variant.name], threads, state_dir)
-                )
+                if variant.engine == "shared":
+                    continue
+                port = ports[variant.name]
+                if variant.engine == "vllm":
+                    assert python is not None
+                    env = server_env(index=len(vllm_started), servers=vllm_count)
+                    server = _start_vllm(
+                        variant, models[variant.name], port, python, state_dir, env
+                    )
+                    vllm_started.append(server)
+                else:
+                    server = _start(variant, models[variant.name], port, threads, state_dir)
+                started.append(server)
                 _write_record(state_dir, started)
             _wait_ready(started, startup_timeout_s)
             proxies = []
-            for spec in faults:  # _check_faults made sure the reference is among them
-                reference = next(server for server in started if server.variant == "reference")
+            for variant in chosen:
+                if variant.engine == "shared":
+                    assert engine is not None
+                    name = variant.name
+                    proxies.append(_start_proxy(name, "", engine, ports[name], state_dir))
+                    started.append(proxies[-1])
+                    _write_record(state_dir, started)
+            faulty = []
+            for spec in faults:  # _check_faults made sure their upstream is among them
+                upstream = next(server for server in started if server.variant == upstream_name)
                 name = faulty_name(spec)
-                proxies.append(_start_proxy(name, spec, reference, ports[name], state_dir))
-                started.append(proxies[-1])
+                faulty.append(_start_proxy(name, spec, upstream, ports[name], state_dir))
+                started.append(faulty[-1])
                 _write_record(state_dir, started)
-            _wait_ready(proxies, startup_timeout_s, with_chat=False)
+            _wait_ready(proxies + faulty, startup_timeout_s, with_chat=False)
             return _write_providers(
-                state_dir, chosen, started, dict(zip(faults, proxies, strict=True))
+                state_dir,
+                chosen,
+                started,
+                dict(zip(faults, faulty, strict=True)),
+                upstream_name,
             )
         except BaseException:
             _stop(started)
@@ -254,17 +321,59 @@ def faulty_name(spec: str) -> str:
     return FAULTY_PREFIX + "".join(c if c.isalnum() or c in "._-" else "-" for c in spec)
 
 
-def _check_faults(chosen: Sequence[Variant], faults: Sequence[str]) -> None:
+def _check_faults(
+    chosen: Sequence[Variant], faults: Sequence[str], upstream: str | None = None
+) -> str | None:
+    """The variant the fault proxies go in front of (None when there are no faults)."""
     if not faults:
-        return
+        if upstream is not None:
+            raise FleetError("--faults-upstream says where --faults go: give --faults too")
+        return None
     from parity.local.faults import parse_faults
 
     for spec in faults:
         parse_faults(spec)  # raises ConfigError naming the bad part
-    if not any(v.name == "reference" for v in chosen):
-        raise FleetError("--faults puts proxies in front of the reference: include it")
+    names = [v.name for v in chosen]
+    if upstream is None:
+        upstream = fleet_reference(names)
+        if upstream is None:
+            raise FleetError(
+                "--faults puts proxies in front of the reference: include it "
+                "(or name the variant they go in front of with --faults-upstream)"
+            )
+    elif upstream not in names:
+        raise FleetError(
+            f"--faults-upstream {upstream}: not among the variants started ({', '.join(names)})"
+        )
     if len(set(faults)) < len(faults):
         raise FleetError("--faults: each spec once")
+    return upstream
+
+
+def _model_for(variant: Variant, models_dir: Path, python: str | None, state_dir: Path) -> Path:
+    """What `variant` serves: a GGUF file, or for vLLM the Hugging Face folder."""
+    if variant.engine != "vllm":
+        return weights_file(variant, models_dir)
+    assert python is not None and variant.weights == "shipped"
+    log = state_dir / "convert-vllm.log"
+    return hf_model_dir(shipped_model_path(), models_dir, python, log)
+
+
+def _start_vllm(
+    variant: Variant, model: Path, port: int, python: str, state_dir: Path, env: dict[str, str]
+) -> _Server:
+    command = vllm_command(python, model, variant, HOST, port)
+    return _spawn(variant.name, command, port, state_dir, model, env=env)
+
+
+def _shared_engine_command(template: Variant, model: Path, port: int, threads: int) -> list[str]:
+    """The one llama.cpp server the shared variants share: the reference's settings.
+
+    No extra cache is configured: llama-cpp-python already reuses the KV cache of the
+    longest prompt prefix it shares with the request it served last, which is exactly
+    what interleaving changes (see docs/fleet.md, the shared topology).
+    """
+    return _server_command(template, model, port, threads)
 
 
 def _start_proxy(name: str, spec: str, upstream: _Server, port: int, state_dir: Path) -> _Server:
@@ -284,7 +393,7 @@ def _start_proxy(name: str, spec: str, upstream: _Server, port: int, state_dir: 
 
 def _resolve_variants(names: Sequence[str] | None) -> list[Variant]:
     if names is None:
-        return list(VARIANTS.values())
+        return [VARIANTS[name] for name in DEFAULT_VARIANTS]
     unknown = [name for name in names if name not in VARIANTS]
     if unknown:
         raise FleetError(f"unknown variant {', '.join(unknown)}: choose from {', '.join(VARIANTS)}")
@@ -374,7 +483,14 @@ def _start(variant: Variant, model: Path, port: int, threads: int, state_dir: Pa
     return _spawn(variant.name, command, port, state_dir, model)
 
 
-def _spawn(name: str, command: list[str], port: int, state_dir: Path, model: Path) -> _Server:
+def _spawn(
+    name: str,
+    command: list[str],
+    port: int,
+    state_dir: Path,
+    model: Path,
+    env: dict[str, str] | None = None,
+) -> _Server:
     log = state_dir / f"{name}.log"
     try:
         with log.open("wb") as handle:
@@ -388,6 +504,7 @@ def _spawn(name: str, command: list[str], port: int, state_dir: Path, model: Pat
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
+                env=env,
             )
     except OSError as exc:
         raise FleetError(
@@ -400,7 +517,7 @@ def _spawn(name: str, command: list[str], port: int, state_dir: Path, model: Pat
 def _wait_ready(servers: Sequence[_Server], timeout_s: float, with_chat: bool = True) -> None:
     """Return when every server answers /v1/models and (`with_chat`) a 1-token chat
     completion."""
-    deadline = time.monotonic() + timeout_s
+    start = time.monotonic()
     waiting = list(servers)
     with httpx.Client(timeout=httpx.Timeout(10.0, connect=1.0), trust_env=False) as client:
         while waiting:
@@ -410,13 +527,20 @@ def _wait_ready(servers: Sequence[_Server], timeout_s: float, with_chat: bool = 
                     waiting.remove(server)
             if not waiting:
                 return
-            if time.monotonic() > deadline:
-                server = waiting[0]
-                raise FleetError(
-                    f"the {server.variant} server on port {server.port} did not answer within "
-                    f"{timeout_s:g}s: see {server.log}"
-                )
+            now = time.monotonic()
+            for server in waiting:
+                limit = _startup_limit(server, timeout_s)
+                if now - start > limit:
+                    raise FleetError(
+                        f"the {server.variant} server on port {server.port} did not answer "
+                        f"within {limit:g}s: see {server.log}"
+                    )
             time.sleep(0.2)
+
+
+def _startup_limit(server: _Server, timeout_s: float) -> float:
+    """How long `server` may take to answer: vLLM loads torch and profiles memory first."""
+    return max(timeout_s, VLLM_STARTUP_S) if VLLM_MODULE in server.command else timeout_s
 
 
 def _answers(client: httpx.Client, server: _Server, with_chat: bool = True) -> bool:
@@ -470,12 +594,16 @@ def _write_providers(
     chosen: Sequence[Variant],
     servers: Sequence[_Server],
     proxies: dict[str, _Server] | None = None,
+    faults_upstream: str | None = None,
 ) -> Path:
     by_name = {server.variant: server for server in servers}
+    reference_name = fleet_reference(v.name for v in chosen)
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     lines = [
         f"# Written by `parity local up` at {stamp}: the local provider fleet, real llama.cpp",
-        "# servers (llama-cpp-python) serving SmolLM2-135M-Instruct on loopback, one per variant.",
+        "# servers (llama-cpp-python) and, where named, vLLM servers serving",
+        "# SmolLM2-135M-Instruct on loopback, one per variant (the shared variants: proxies in",
+        "# front of one llama.cpp server they share).",
         "# Prices are ILLUSTRATIVE ($ per 1M tokens), chosen for the demo: no real provider's.",
         "# Stop the fleet with `parity local down`.",
     ]
@@ -485,36 +613,55 @@ def _write_providers(
             "",
             "[[provider]]",
             f"# fault: {variant.fault}",
-            f"# serves: {server.model.name}, n_ctx {variant.n_ctx}, chat format "
-            f"{variant.chat_format or 'the model template (GGUF)'}",
+            f"# serves: {_serves(variant, server, by_name.get(SHARED_ENGINE))}",
             f"name = {_toml_str(variant.name)}",
             f"base_url = {_toml_str(server.base_url)}",
             f"model = {_toml_str(MODEL_ALIAS)}",
             f"price_input = {variant.price_input!r}",
             f"price_output = {variant.price_output!r}",
             f"context_window = {variant.advertised_context}",
-            f"max_concurrency = {MAX_CONCURRENCY}",
-            f"reference = {'true' if variant.reference else 'false'}",
+            f"max_concurrency = {_max_concurrency(variant)}",
+            f"reference = {'true' if variant.name == reference_name else 'false'}",
         ]
-    reference = next((v for v in chosen if v.name == "reference"), None)
+    upstream = next((v for v in chosen if v.name == faults_upstream), None)
     for spec, proxy in (proxies or {}).items():
-        assert reference is not None
+        assert upstream is not None
         lines += [
             "",
             "[[provider]]",
-            f"# fault: injected by a proxy in front of the reference: {spec}",
+            f"# fault: injected by a proxy in front of {upstream.name}: {spec}",
             f"name = {_toml_str(proxy.variant)}",
             f"base_url = {_toml_str(proxy.base_url)}",
             f"model = {_toml_str(MODEL_ALIAS)}",
-            f"price_input = {reference.price_input!r}",
-            f"price_output = {reference.price_output!r}",
-            f"context_window = {reference.advertised_context}",
-            f"max_concurrency = {MAX_CONCURRENCY}",
+            f"price_input = {upstream.price_input!r}",
+            f"price_output = {upstream.price_output!r}",
+            f"context_window = {upstream.advertised_context}",
+            f"max_concurrency = {_max_concurrency(upstream)}",
             "reference = false",
         ]
     path = state_dir / PROVIDERS_FILE
     _atomic_write(path, "\n".join(lines) + "\n")
     return path
+
+
+def _serves(variant: Variant, server: _Server, engine: _Server | None) -> str:
+    """The providers file's `# serves:` comment for `variant`."""
+    if variant.engine == "vllm":
+        return f"{server.model.name} (Hugging Face folder) on vLLM, max-model-len {variant.n_ctx}"
+    if variant.engine == "shared" and engine is not None:
+        return (
+            f"a proxy in front of the shared llama.cpp server on port {engine.port} "
+            f"({engine.model.name}, n_ctx {variant.n_ctx})"
+        )
+    return (
+        f"{server.model.name}, n_ctx {variant.n_ctx}, chat format "
+        f"{variant.chat_format or 'the model template (GGUF)'}"
+    )
+
+
+def _max_concurrency(variant: Variant) -> int:
+    """What the providers file lets parity send to `variant` at once."""
+    return VLLM_MAX_CONCURRENCY if variant.engine == "vllm" else MAX_CONCURRENCY
 
 
 def _toml_str(value: str) -> str:
@@ -591,7 +738,7 @@ def _is_our_server(server: _Server) -> bool:
         del _CHILDREN[server.pid]
         return False
     argv = _cmdline(server.pid)
-    if not argv or (SERVER_MODULE not in argv and PROXY_MODULE not in argv):
+    if not argv or not {SERVER_MODULE, PROXY_MODULE, VLLM_MODULE} & set(argv):
         return False
     try:
         return argv[argv.index("--port") + 1] == str(server.port)
@@ -628,7 +775,36 @@ def _stop(servers: Sequence[_Server]) -> list[str]:
             raise FleetError(f"could not stop {', '.join(alive)}: stop it by hand")
     for server in servers:  # servers that died on their own: collect them too
         _reap(server.pid)
+    _stop_leftovers(running)
     return [server.variant for server in running]
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _stop_leftovers(stopped: Sequence[_Server]) -> None:
+    """Stop what is left of the process groups of servers that were ours and are gone.
+
+    vLLM's API server runs its engine and worker as child processes; they got the group's
+    SIGTERM with it, and are given the same grace to exit before the group gets SIGKILL.
+    (A pid is never reused while a process group of that id still has members, so the
+    group of a server that was ours is still ours.)
+    """
+    left = [server for server in stopped if _group_alive(server.pid)]
+    deadline = time.monotonic() + TERM_GRACE_S
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = [server for server in left if _group_alive(server.pid)]
+    for server in left:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(server.pid, signal.SIGKILL)
 
 
 def _wait_gone(servers: Sequence[_Server], timeout_s: float) -> bool:

@@ -11,6 +11,18 @@ wrong-template     shipped weights behind the wrong chat template (llama-2 inste
 short-context      shipped weights, n_ctx 1024 while it advertises 4096 like the others
 =================  ===========================================================================
 
+Those six are the default fleet, all on llama.cpp. Two other engines and topologies are
+started only when named (`DEFAULT_VARIANTS` leaves them out):
+
+==================  ==========================================================================
+reference-vllm      the shipped weights converted to a Hugging Face folder, served by vLLM
+reference-vllm-b    a second identical vLLM server: the A/A control on vLLM
+shared-reference    a proxy in front of ONE llama.cpp server shared with shared-reference-b
+shared-reference-b  the A/A control that is not bit-identical: requests interleave on the
+                    shared server (seedless sampling draws from one RNG chain, the KV
+                    prefix reused comes from whichever provider asked last)
+==================  ==========================================================================
+
 How the compressed weights are made (`perturb_gguf`): the shipped GGUF is read with
 `gguf.GGUFReader`; each 2-D weight matrix is dequantized (`gguf.quants.dequantize`), gets
 Gaussian noise of `level` x that matrix's standard deviation (seeded per tensor name, so
@@ -56,7 +68,7 @@ from __future__ import annotations
 import hashlib
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,6 +108,10 @@ class Variant:
     price_input: float
     price_output: float
     reference: bool = False
+    engine: str = "llama.cpp"
+    """Who serves it: "llama.cpp" (its own llama-cpp-python server), "vllm" (its own vLLM
+    server, `parity.local.vllm_engine`) or "shared" (a plain proxy in front of the one
+    llama.cpp server all shared variants share)."""
 
     @property
     def noise_level(self) -> float | None:
@@ -166,9 +182,69 @@ def _variants() -> Iterator[Variant]:
         price_output=0.15,
     )
 
+    yield Variant(
+        name="reference-vllm",
+        fault="none: the shipped weights (dequantized to a Hugging Face folder) on vLLM",
+        weights="shipped",
+        chat_format=None,
+        n_ctx=SERVED_CONTEXT,
+        advertised_context=SERVED_CONTEXT,
+        price_input=0.10,
+        price_output=0.30,
+        engine="vllm",
+    )
+    yield Variant(
+        name="reference-vllm-b",
+        fault="none: a second identical vLLM server, the A/A control on vLLM",
+        weights="shipped",
+        chat_format=None,
+        n_ctx=SERVED_CONTEXT,
+        advertised_context=SERVED_CONTEXT,
+        price_input=0.10,
+        price_output=0.30,
+        engine="vllm",
+    )
+    yield Variant(
+        name="shared-reference",
+        fault="none: the shipped weights on one llama.cpp server shared with other providers",
+        weights="shipped",
+        chat_format=None,
+        n_ctx=SERVED_CONTEXT,
+        advertised_context=SERVED_CONTEXT,
+        price_input=0.10,
+        price_output=0.30,
+        engine="shared",
+    )
+    yield Variant(
+        name="shared-reference-b",
+        fault="none: the A/A control on the shared server, not bit-identical (interleaving)",
+        weights="shipped",
+        chat_format=None,
+        n_ctx=SERVED_CONTEXT,
+        advertised_context=SERVED_CONTEXT,
+        price_input=0.10,
+        price_output=0.30,
+        engine="shared",
+    )
+
 
 VARIANTS: dict[str, Variant] = {variant.name: variant for variant in _variants()}
 """Every variant by name, in fleet order (reference first)."""
+
+DEFAULT_VARIANTS: tuple[str, ...] = tuple(
+    name for name, variant in VARIANTS.items() if variant.engine == "llama.cpp"
+)
+"""What `parity local up` starts without `--variants`: the six llama.cpp variants."""
+
+REFERENCE_ORDER: tuple[str, ...] = ("reference", "reference-vllm", "shared-reference")
+"""Which chosen variant the providers file marks `reference = true`: the first of these."""
+
+
+def fleet_reference(chosen: Iterable[str]) -> str | None:
+    """The variant a fleet of `chosen` variants takes as its reference (see
+    `REFERENCE_ORDER`), or None when it has none of them."""
+    names = set(chosen)
+    return next((name for name in REFERENCE_ORDER if name in names), None)
 
 
 def parse_weights(weights: str) -> float | None:
