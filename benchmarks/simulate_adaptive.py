@@ -76,7 +76,7 @@ SCENARIOS = (
     Scenario(
         "A/A 93.3 vs 93.3",
         28 / 30,
-        frozenset({Verdict.EQUIVALENT, Verdict.INCONCLUSIVE}),
+        frozenset({Verdict.EQUIVALENT, Verdict.NO_DIFFERENCE}),
         None,
     ),
     Scenario("93.3 -> 80.0", 24 / 30, frozenset({Verdict.DEGRADED}), 0.25),
@@ -151,7 +151,7 @@ def row(scenario: Scenario, design: str, audits: Sequence[Audit]) -> str:
     ref_depth = float(np.percentile([a.max_per_problem for a in audits], 90))
     verdict_cells = " / ".join(
         str(verdicts.get(v, 0))
-        for v in (Verdict.EQUIVALENT, Verdict.DEGRADED, Verdict.BETTER, Verdict.INCONCLUSIVE)
+        for v in (Verdict.EQUIVALENT, Verdict.DEGRADED, Verdict.BETTER, Verdict.NO_DIFFERENCE)
     )
     ratio = f"{_pct(mean / FIXED_SAMPLES)} ({_pct(p90 / FIXED_SAMPLES)})"
     target = ""

@@ -351,7 +351,7 @@ def test_fixed_eval_from_a_real_store(tmp_path: Path) -> None:
     # one dot per repeat per provider in the whole-suite box plot
     assert page.charts["suite-scores"]["circle"] == 3 * 4
     lines = {line["name"]: line["status"] for line in data["summary"]}
-    assert lines == {"ref": "reference", "twin": "faithful", "lossy": "degraded"}
+    assert lines == {"ref": "reference", "twin": "no difference found", "lossy": "degraded"}
 
 
 def test_adaptive_eval_shape_renders() -> None:

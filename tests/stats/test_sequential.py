@@ -84,7 +84,7 @@ def test_coverage_at_all_times_partial_credit_differences() -> None:
 def test_interval_only_shrinks_and_starts_full() -> None:
     test = PairedSequentialTest()
     assert test.interval() == (-1.0, 1.0)
-    assert test.verdict() is Verdict.INCONCLUSIVE
+    assert test.verdict() is Verdict.NO_DIFFERENCE
     assert test.n == 0 and test.mean is None
     rng = np.random.default_rng(3)
     previous = test.interval()
@@ -161,7 +161,7 @@ def test_clearly_degraded_provider_decided_with_few_pairs() -> None:
     assert test.n <= 64
 
 
-def test_budget_stop_is_inconclusive_and_caps_pairs() -> None:
+def test_budget_stop_is_no_difference_and_caps_pairs() -> None:
     test = PairedSequentialTest(max_pairs=20)
     test.update([0.0] * 12)
     assert not test.done()
@@ -171,7 +171,7 @@ def test_budget_stop_is_inconclusive_and_caps_pairs() -> None:
     test.update([0.0] * 8)
     assert test.n == 20
     assert test.done()
-    assert test.verdict() is Verdict.INCONCLUSIVE
+    assert test.verdict() is Verdict.NO_DIFFERENCE
     with pytest.raises(ValueError):
         test.update([0.0])
 

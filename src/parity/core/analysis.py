@@ -87,6 +87,7 @@ def analyse_run(
     reference_scores = accuracy.scores(suite, reference_exchanges) if reference_exchanges else None
 
     results = []
+    provider_scores: dict[str, dict[str, list[float]]] = {}
     for config in configs:
         provider = providers[config["name"]]
         exchanges = by_provider.get(provider.name, {})
@@ -109,18 +110,28 @@ def analyse_run(
             accuracy_x = {k: x for k, x in exchanges.items() if k.startswith("accuracy/")}
             if accuracy_x:
                 errors = sum(not x.ok for x in accuracy_x.values())
-                ref = None if provider.reference else reference_scores
+                provider_scores[provider.name] = accuracy.scores(suite, accuracy_x)
                 result.accuracy = accuracy.analyse(
-                    accuracy.scores(suite, accuracy_x), ref, errors, options.margin
+                    provider_scores[provider.name], None, errors, options.margin
                 )
                 result.accuracy["suite"] = suite.name
-                result.accuracy["repeats"] = options.repeats
+                factor = options.reference_repeats if provider.reference else 1
+                result.accuracy["repeats"] = options.repeats * factor
             if options.conformance:
                 result.conformance = conformance_rows(
                     provider, exchanges, reference, reference_exchanges, plan
                 )
         results.append(result)
-        store.put_result(run_id, provider.name, "summary", "provider", result.to_dict())
+    # Every provider against the reference at once: Holm across them (stats.estimates).
+    if reference_scores is not None and reference is not None:
+        others = {n: s for n, s in provider_scores.items() if n != reference.name}
+        compared = accuracy.compare(others, reference_scores, options.margin)
+        for result in results:
+            vs = compared.get(result.name)
+            if vs is not None and result.accuracy is not None:
+                result.accuracy["vs_reference"] = vs
+    for result in results:
+        store.put_result(run_id, result.name, "summary", "provider", result.to_dict())
     return results
 
 

@@ -28,6 +28,9 @@ class RunOptions(BaseModel):
 
     suite: str = "easy"
     repeats: int = Field(default=2, ge=1, le=1000)
+    reference_repeats: int = Field(default=1, ge=1, le=100)
+    """The reference's accuracy repeats, a multiple of `repeats` (it is in every comparison,
+    so its noise is in every difference); `parity run` gives 3. 1: options stored before."""
     speed_requests: int = Field(default=5, ge=0, le=10_000)
     speed_max_tokens: int = Field(default=64, ge=2)
     margin: float = Field(default=0.03, gt=0, lt=1)
@@ -73,7 +76,8 @@ class RunPlan:
         if options.speed_requests:
             planned += speed.plan(run_id, options.speed_requests, options.speed_max_tokens)
         if options.accuracy:
-            planned += accuracy.plan(self.suite, options.repeats)
+            factor = options.reference_repeats if provider.reference else 1
+            planned += accuracy.plan(self.suite, options.repeats * factor)
         context = PlanContext(provider, options.tries)
         for check in self.checks:
             planned += check.plan(context)

@@ -14,7 +14,7 @@ from parity.core.analysis import analyse_run, stored_providers
 from parity.core.plan import RunOptions
 from parity.core.store import Store
 from parity.report.figures import figures
-from parity.report.format import points, points_range
+from parity.report.format import margin_points, points, points_range
 from parity.report.model import (
     BenchProvider,
     EquivProvider,
@@ -160,10 +160,15 @@ def _failed(provider: ProviderEntry | None) -> list[str]:
 
 
 def verdict_line(provider: ProviderEntry, reference_failed: list[str]) -> VerdictLine:
-    """One line per provider: faithful / degraded / suspicious (or reference, unreachable),
-    and why, from its accuracy verdict and the conformance checks it fails that the
-    reference passes (a check the reference fails too is the engine's, not this provider's,
-    and is named apart)."""
+    """One line per provider, and why: its status from its accuracy verdict and the
+    conformance checks it fails that the reference passes (a check the reference fails too
+    is the engine's, not this provider's, and is named apart).
+
+    Statuses: degraded (the corrected test found it less accurate), suspicious (fails a
+    check of its own, or has no usable accuracy data), else its accuracy verdict:
+    equivalent (the interval lies within the margin: the only pass), better, or no
+    difference found (nothing shown either way: not a pass); and reference, unreachable.
+    A `parity equiv` provider is equivalent (same), degraded (different) or suspicious."""
     f = figures(provider)
     name = provider.name
     verdict = provider.verdict
@@ -183,7 +188,7 @@ def verdict_line(provider: ProviderEntry, reference_failed: list[str]) -> Verdic
         reasons.append("like the reference, fails " + ", ".join(shared))
     if verdict.startswith("equiv:"):
         outcome = verdict.removeprefix("equiv:")
-        statuses = {"same": "faithful", "different": "degraded", "unreachable": "unreachable"}
+        statuses = {"same": "equivalent", "different": "degraded", "unreachable": "unreachable"}
         why = f"output distribution vs the reference: {outcome}"
         return VerdictLine(name=name, status=statuses.get(outcome, "suspicious"), why=why)
     if verdict == "bench":
@@ -199,10 +204,13 @@ def verdict_line(provider: ProviderEntry, reference_failed: list[str]) -> Verdic
         status = "degraded"
     elif failed:
         status = "suspicious"
-    elif verdict in ("equivalent", "inconclusive", "better"):
-        status = "faithful"
-        if verdict == "inconclusive":
-            reasons.append("no significant difference found (not proven equivalent)")
+    elif verdict in ("equivalent", "better"):
+        status = verdict
+    elif verdict == "no difference found":
+        status = verdict
+        margin = vs.margin if vs is not None else None
+        within = f"±{margin_points(margin)} points" if margin else "the margin"
+        reasons.append(f"not shown to differ, nor to be within {within}")
     else:
         status = "suspicious"
         reasons.append("no usable accuracy data")

@@ -28,10 +28,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Generic, Literal, NotRequired, TypeAlias, TypedDict, TypeVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from parity.stats.estimates import current_verdict
 
 __all__ = [
     "AB",
+    "STATUSES",
     "AccuracyDiff",
     "AccuracyFigure",
     "BenchProvider",
@@ -64,6 +67,7 @@ __all__ = [
     "Summary",
     "UnreachableEvalProvider",
     "VerdictLine",
+    "current_status",
     "provider_entry",
 ]
 
@@ -135,11 +139,16 @@ class Estimate(ReportModel):
 
 
 class Comparison(ReportModel):
-    """Provider minus reference solve rate on the problems both answered, with the nested
-    bootstrap interval [low, high], the paired sign-flip p-value and the verdict (equivalent,
-    inconclusive, degraded, better) against the equivalence margin.
+    """Provider minus reference solve rate on the problems both answered: the interval
+    [low, high] at level `confidence` and the p-value from one paired sign-flip test (the
+    p-value Holm-adjusted across the run's providers, the interval at the level Holm tested
+    this provider at, so p < alpha exactly when the interval excludes 0) and the verdict
+    (equivalent, no difference found, degraded, better) against the equivalence margin.
 
-    An eval's entry adds `n_pairs` (None) and `method`; a run's has neither."""
+    An eval's entry adds `n_pairs` (None) and `method`; a run's has neither. `p_unadjusted`,
+    `correction` (holm, none), `family` (providers compared) and `alpha` (the family-wise
+    error rate) are absent from reports made before the correction; there the interval is
+    a nested bootstrap's. An old verdict label is read as today's (`current_verdict`)."""
 
     diff: float
     low: float
@@ -153,6 +162,12 @@ class Comparison(ReportModel):
     verdict: str
     n_pairs: int | None = None
     method: str | None = None
+    p_unadjusted: float | None = None
+    correction: str | None = None
+    family: int | None = None
+    alpha: float | None = None
+
+    _verdict = field_validator("verdict", mode="before")(current_verdict)
 
     @property
     def shared(self) -> int | None:
@@ -162,7 +177,9 @@ class Comparison(ReportModel):
 
 class SequentialComparison(ReportModel):
     """An adaptive eval's difference from the reference: an anytime-valid confidence
-    sequence [low, high] over `n_pairs` (problem, sample) pairs; it has no p-value."""
+    sequence [low, high] over `n_pairs` (problem, sample) pairs at level `confidence`
+    (Bonferroni: 1 - alpha / family), and the anytime-valid p-value of the same test,
+    Bonferroni-adjusted (None in reports made before it was computed)."""
 
     diff: float
     low: float
@@ -173,6 +190,12 @@ class SequentialComparison(ReportModel):
     margin: float
     confidence: float
     method: str
+    p_unadjusted: float | None = None
+    correction: str | None = None
+    family: int | None = None
+    alpha: float | None = None
+
+    _verdict = field_validator("verdict", mode="before")(current_verdict)
 
     @property
     def shared(self) -> int | None:
@@ -286,6 +309,8 @@ class RunProvider(ReportModel):
     conformance_judged: int
     speed_samples: SpeedSamples
 
+    _verdict = field_validator("verdict", mode="before")(current_verdict)
+
 
 # --------------------------------------------------------------------------------------------
 # A `parity eval` provider
@@ -318,6 +343,8 @@ class EvalProvider(ReportModel):
     pass_at_k: dict[str, float] | None = None
     pass_hat_k: dict[str, float] | None = None
     verdict: str
+
+    _verdict = field_validator("verdict", mode="before")(current_verdict)
 
 
 class UnreachableEvalProvider(ReportModel):
@@ -398,9 +425,36 @@ def provider_entry(kind: str, entry: ProviderEntry | Mapping[str, Any]) -> Provi
 # --------------------------------------------------------------------------------------------
 
 
+STATUSES = (
+    "equivalent",
+    "no difference found",
+    "better",
+    "degraded",
+    "suspicious",
+    "reference",
+    "unreachable",
+)
+"""The statuses of a verdict line (a `parity bench` run's lines say "bench")."""
+
+
+def current_status(status: str, verdict: str | None) -> str:
+    """A verdict line's status as this version names it. Reports made before the labels
+    changed said "faithful" for every provider not degraded and with no conformance failure
+    of its own; it is read as what its accuracy verdict showed: "equivalent" (or the
+    distribution test's "same"), "better", else "no difference found"."""
+    if status != "faithful":
+        return status
+    verdict = current_verdict(verdict or "")
+    if verdict in ("equivalent", "equiv:same"):
+        return "equivalent"
+    if verdict == "better":
+        return "better"
+    return "no difference found"
+
+
 class VerdictLine(ReportModel):
-    """A provider's verdict: faithful, degraded, suspicious, reference, unreachable (or
-    bench), and why in words."""
+    """A provider's verdict line: its status (`STATUSES`: equivalent, no difference found,
+    better, degraded, suspicious, reference, unreachable; or bench) and why in words."""
 
     name: str
     status: str
@@ -427,13 +481,30 @@ class Report(ReportModel):
         kind = str(run.get("kind") or "run") if isinstance(run, Mapping) else "run"
         providers = data.get("providers")
         if isinstance(providers, list):
-            data = {**data, "providers": [provider_entry(kind, p) for p in providers]}
+            entries = [provider_entry(kind, p) for p in providers]
+            data = {**data, "providers": entries}
+            verdicts = {p.name: p.verdict for p in entries}
+            summary = data.get("summary")
+            if isinstance(summary, list):
+                data = {**data, "summary": [_current_line(s, verdicts) for s in summary]}
         return data
 
     @classmethod
     def of(cls, data: Report | Mapping[str, Any]) -> Report:
         """`data` itself, or the report its dict form (`to_dict`, a JSON export) describes."""
         return data if isinstance(data, Report) else cls.model_validate(data)
+
+
+def _current_line(line: Any, verdicts: Mapping[str, str]) -> Any:
+    """A stored verdict line (a dict) with an old status and verdict words read as today's."""
+    if not isinstance(line, Mapping) or not isinstance(line.get("why"), str):
+        return line
+    status = line.get("status")
+    if isinstance(status, str):
+        status = current_status(status, verdicts.get(str(line.get("name"))))
+    why = line["why"].replace("(inconclusive)", f"({current_verdict('inconclusive')})")
+    why = why.replace("; no significant difference found (not proven equivalent)", "")
+    return {**line, "status": status, "why": why}
 
 
 # --------------------------------------------------------------------------------------------

@@ -50,6 +50,19 @@ rejected from above (1 if none), so the exact CS lies strictly inside ``(low, hi
 decision points make the verdicts exact: ``high < 0`` (degraded) holds as soon as the down
 side rejects ``-1e-9``, equivalence as soon as ``-margin`` and ``+margin`` are rejected.
 
+p-value from the same test: 0 is excluded (the verdict degraded or better) exactly when the
+down side rejects ``-1e-9`` or the up side rejects ``+1e-9``, i.e. when the larger of those
+two capitals has reached ``2 / alpha`` at some round. The anytime-valid p-value of
+"difference 0" is therefore ``min(1, 2 / K*)``, K* the largest value that capital has
+reached so far (`PairedSequentialTest.p_value`; by Ville's inequality it is below ``a``
+at any time with probability at most ``a`` when the difference is 0), and
+``p_value() <= alpha`` exactly when the interval excludes 0 (the boundary itself is
+decided by the interval). Several providers against one reference: give each test
+``alpha / m`` (Bonferroni), so the family-wise error over the m providers stays below
+alpha at all times; `PairedSequentialTest.p_value` with ``family=m`` is then the
+Bonferroni-adjusted ``min(1, m * 2 / K*)`` and ``< alpha`` exactly when the interval
+excludes 0.
+
 The CS is updated at the end of every `PairedSequentialTest.update` call (one round).
 Checking only at round ends is valid (Ville's inequality covers every time), but the result
 depends on how pairs are grouped into rounds. With constant bets the capital depends only on
@@ -117,6 +130,9 @@ class SequentialState:
     counts: list[int] = field(default_factory=list)
     low: float = -1.0
     high: float = 1.0
+    log_capital_zero: float = 0.0
+    """The largest log capital against a difference of 0 seen so far (the down side at
+    -1e-9 or the up side at +1e-9, while they are still in the CS); 0 = capital 1."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (plain floats and ints) that `from_dict` restores exactly."""
@@ -129,6 +145,7 @@ class SequentialState:
             "counts": list(self.counts),
             "low": self.low,
             "high": self.high,
+            "log_capital_zero": self.log_capital_zero,
         }
 
     @classmethod
@@ -145,6 +162,7 @@ class SequentialState:
             counts=[int(c) for c in d["counts"]],
             low=float(d["low"]),
             high=float(d["high"]),
+            log_capital_zero=float(d.get("log_capital_zero", 0.0)),
         )
         values = np.asarray(state.values, dtype=np.float64)
         if len(state.values) != len(state.counts):
@@ -170,9 +188,9 @@ class PairedSequentialTest:
     Feed each round's paired differences to `update`; `interval` is then a (1 - alpha)
     confidence sequence for the mean difference (valid simultaneously at every round, so it
     may be checked after each one), `verdict` is ``decide(low, high, margin)`` on it, and
-    `done` says when to stop: a verdict other than INCONCLUSIVE, or ``max_pairs`` pairs used.
-    Since rejections are kept, the interval only shrinks, so once the verdict is not
-    INCONCLUSIVE it stays decided if more rounds are added (a DEGRADED or BETTER interval
+    `done` says when to stop: a verdict other than NO_DIFFERENCE, or ``max_pairs`` pairs
+    used. Since rejections are kept, the interval only shrinks, so once the verdict is not
+    NO_DIFFERENCE it stays decided if more rounds are added (a DEGRADED or BETTER interval
     that shrinks inside the margin becomes EQUIVALENT, by `decide`'s precedence; only an
     empty interval, an event of probability <= alpha, can undo a decision). The construction
     is described in the module docstring.
@@ -196,6 +214,9 @@ class PairedSequentialTest:
         self._f_up: FloatArray = fractions / (1.0 + self._grid)  # bets, D x G
         self._f_down: FloatArray = fractions / (1.0 - self._grid)
         self._log_threshold = math.log(2.0 / state.alpha)
+        # Grid indices of +1e-9 (tested by the up side) and -1e-9 (the down side).
+        self._zero_up = int(np.searchsorted(self._grid, _ZERO_EPS))
+        self._zero_down = int(np.searchsorted(self._grid, -_ZERO_EPS))
         self._cache: dict[float, tuple[FloatArray, FloatArray]] = {}
         for bound in (state.low, state.high):
             if abs(bound) != 1.0 and not np.any(self._grid == bound):
@@ -237,7 +258,14 @@ class PairedSequentialTest:
         """A copy of the current state."""
         s = self._state
         return SequentialState(
-            s.margin, s.alpha, s.max_pairs, list(s.values), list(s.counts), s.low, s.high
+            s.margin,
+            s.alpha,
+            s.max_pairs,
+            list(s.values),
+            list(s.counts),
+            s.low,
+            s.high,
+            s.log_capital_zero,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -310,6 +338,9 @@ class PairedSequentialTest:
             log_down += c * down
         mix_up = _log_mean_exp(log_up)
         mix_down = _log_mean_exp(log_down)
+        for i, side in ((self._zero_up, mix_up), (self._zero_down, mix_down)):
+            if start <= i < stop:
+                s.log_capital_zero = max(s.log_capital_zero, float(side[i - start]))
 
         rejected_up = np.flatnonzero(mix_up >= self._log_threshold)
         if rejected_up.size:
@@ -335,12 +366,29 @@ class PairedSequentialTest:
         """``decide(low, high, margin)`` on the current confidence sequence."""
         return decide(*self.interval(), self._state.margin)
 
+    def p_value(self, family: int = 1) -> float:
+        """The anytime-valid p-value of "difference 0", from the same capital as the
+        interval: ``min(1, 2 / K*)`` (K* the largest capital against 0 so far), times
+        ``family`` (Bonferroni, when this test got ``alpha / family``). With
+        ``family * alpha`` the family's level, it is below that level exactly when the
+        interval excludes 0 (on the boundary, where rounding could split them, it is set to
+        the side the interval is on)."""
+        if isinstance(family, bool) or not isinstance(family, int) or family < 1:
+            raise ValueError(f"family must be a positive int, got {family!r}")
+        s = self._state
+        p = min(1.0, family * 2.0 * math.exp(-s.log_capital_zero))
+        low, high = self.interval()
+        level = family * s.alpha
+        if high < 0 or low > 0:
+            return min(p, math.nextafter(level, 0.0))
+        return max(p, min(1.0, level))
+
     def done(self) -> bool:
-        """True once the verdict is not INCONCLUSIVE or the ``max_pairs`` budget is spent."""
+        """True once the verdict is not NO_DIFFERENCE or the ``max_pairs`` budget is spent."""
         s = self._state
         if s.max_pairs is not None and self.n >= s.max_pairs:
             return True
-        return self.verdict() is not Verdict.INCONCLUSIVE
+        return self.verdict() is not Verdict.NO_DIFFERENCE
 
 
 def _log_mean_exp(x: FloatArray) -> FloatArray:
