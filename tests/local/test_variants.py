@@ -189,8 +189,18 @@ def test_variants_table() -> None:
         "compressed-severe",
         "wrong-template",
         "short-context",
+        "reference-vllm",
+        "reference-vllm-b",
+        "shared-reference",
+        "shared-reference-b",
     ]
     assert [v.name for v in VARIANTS.values() if v.reference] == ["reference"]
+    assert {v.engine for v in VARIANTS.values()} == {"llama.cpp", "vllm", "shared"}
+    for name in ("reference-vllm", "reference-vllm-b", "shared-reference", "shared-reference-b"):
+        twin = VARIANTS[name]  # the same model, settings and price as the reference
+        assert twin.weights == "shipped" and twin.chat_format is None
+        assert twin.n_ctx == twin.advertised_context == VARIANTS["reference"].n_ctx
+        assert twin.price_input == VARIANTS["reference"].price_input
     assert 0 < NOISE_MILD < NOISE_SEVERE
     short = VARIANTS["short-context"]
     assert short.n_ctx < short.advertised_context == VARIANTS["reference"].advertised_context
