@@ -2,7 +2,8 @@
 
 `eval_export(store, run_id)` gathers what `inspect_log` and `lm_eval` write: the run, its
 options and suite (rebuilt from the stored `EvalOptions`, so a data set is read again the
-same way), each provider's settings and every stored sample: the problem, the repeat, the
+same way), each provider's settings, parity's own result (`analyse_eval`) and every stored
+sample: the problem, the repeat, the
 messages sent, the reply, its score (None for a failed request) and its token usage.
 `export_paths` says where one file per provider goes.
 """
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parity.accuracy.evaluate import PROBE, EvalOptions, load_suite
+from parity.accuracy.evaluate import PROBE, EvalOptions, analyse_eval, load_suite
 from parity.accuracy.suites import Problem, Suite
+from parity.core.analysis import stored_providers
 from parity.core.errors import ConfigError
 from parity.core.store import RunInfo, Store
 
@@ -83,6 +85,8 @@ class EvalExport:
     options: EvalOptions
     suite: Suite
     providers: list[ProviderSamples]
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """`analyse_eval`'s result per provider: parity's estimate, interval and verdict."""
 
 
 def eval_export(store: Store, run_id: str) -> EvalExport:
@@ -129,7 +133,10 @@ def eval_export(store: Store, run_id: str) -> EvalExport:
             )
         entry.samples.sort(key=lambda s: (order[s.problem.id], s.repeat))
         providers.append(entry)
-    return EvalExport(run=info, options=options, suite=suite, providers=providers)
+    results = {
+        r["name"]: r for r in analyse_eval(store, run_id, stored_providers(store, run_id), options)
+    }
+    return EvalExport(info, options, suite, providers, results)
 
 
 def safe_name(text: str) -> str:
