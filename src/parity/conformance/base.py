@@ -13,10 +13,14 @@ from enum import StrEnum
 from typing import Any
 
 from parity.core.config import Provider
-from parity.core.exchange import Exchange
+from parity.core.exchange import ErrorClass, Exchange
 from parity.core.request import Request
 
 PROBE = "conformance"
+GATEWAY_STATUSES = frozenset((502, 503, 504))
+"""HTTP statuses of a gateway with nothing (or nothing in time) behind it: an outage."""
+UNAVAILABLE = "unavailable"
+"""How an ERROR figure begins when the provider did not answer at all (an outage)."""
 
 
 class Status(StrEnum):
@@ -25,7 +29,19 @@ class Status(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     NOT_APPLICABLE = "n/a"
-    ERROR = "error"  # the provider did not answer the check's requests at all
+    ERROR = "error"  # no usable answer (an outage, not a finding), or the judge crashed
+
+
+class BarRule(StrEnum):
+    """How a check's bar is set (the "how the bar is set" column of docs/conformance.md)."""
+
+    FIXED = "fixed"
+    """The API's contract, the same for every provider."""
+    REPEAT_AGREEMENT = "from the reference's repeat agreement"
+    """From how often the reference's own repeated answers agree; the reference itself is
+    judged against its own expected agreement."""
+    REFERENCE_FIGURE = "relative to the reference's figure"
+    """Relative to what the reference measures on the same requests."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +80,8 @@ class Check:
     `plan` lists the requests it sends (keys must start with `conformance/<id>/`), `judge`
     turns their exchanges into a verdict. `needs_reference`: the bar comes from the
     reference's own answers, so without one the check is n/a. `required`: a failure makes
-    `parity conform` exit 1 (an optional check only informs).
+    `parity conform` exit 1 (an optional check only informs). `bar_rule` and `bar` say how
+    the bar is set (the rule, and in words).
     """
 
     id: str
@@ -75,6 +92,8 @@ class Check:
     judge: Callable[[CheckInput], CheckResult]
     needs_reference: bool = False
     required: bool = True
+    bar_rule: BarRule = BarRule.FIXED
+    bar: str = ""
 
     @property
     def family_id(self) -> str:
@@ -130,9 +149,65 @@ def failed_requests(inp: CheckInput) -> list[dict[str, Any]]:
 
 
 def all_failed(inp: CheckInput) -> CheckResult | None:
-    """An ERROR result when no exchange of the check succeeded, else None."""
+    """An ERROR result when no exchange of the check succeeded, else None (an outage, every
+    request failed at the transport, says so: see `outage`)."""
+    if (down := outage(inp.exchanges)) is not None:
+        return down
     if inp.exchanges and all(not x.ok for x in inp.exchanges.values()):
         classes = sorted({x.error.value for x in inp.exchanges.values() if x.error})
         figure = f"no usable response ({', '.join(classes)})"
         return CheckResult(Status.ERROR, figure, "-", failed_requests(inp))
     return None
+
+
+def transport_failure(x: Exchange) -> bool:
+    """True when the request got no answer from the model's server at all: no connection, a
+    timeout (connect, response head, stalled stream or whole-request deadline), or a
+    gateway's 502/503/504. The same rule as the client's `Availability`."""
+    if x.error in (ErrorClass.CONNECT, ErrorClass.TIMEOUT):
+        return True
+    return x.error is ErrorClass.HTTP_5XX and x.status in GATEWAY_STATUSES
+
+
+def _failure_kinds(exchanges: Mapping[str, Exchange]) -> str:
+    kinds = sorted(
+        {
+            f"HTTP {x.status}" if x.status is not None else (x.error.value if x.error else "?")
+            for x in exchanges.values()
+            if not x.ok
+        }
+    )
+    return ", ".join(kinds)
+
+
+def outage(exchanges: Mapping[str, Exchange], why: str | None = None) -> CheckResult | None:
+    """ERROR "unavailable: ..." when every exchange failed at the transport (see
+    `transport_failure`): the provider was down, which is no finding about its conformance.
+    None when any request got an answer (or there are none). `why` adds the reason the run
+    recorded (the provider marked unavailable)."""
+    if not exchanges or not all(transport_failure(x) for x in exchanges.values()):
+        return None
+    kinds = _failure_kinds(exchanges)
+    figure = f"{UNAVAILABLE}: no answer to {len(exchanges)} request(s) ({kinds})"
+    if why:
+        figure += f"; {why}"
+    found = [evidence(key, x) for key, x in exchanges.items()]
+    return CheckResult(Status.ERROR, figure, "-", found[:5])
+
+
+def unavailable(planned: int, exchanges: Mapping[str, Exchange], why: str) -> CheckResult | None:
+    """For a provider the run marked unavailable (or unreachable): ERROR "unavailable: why"
+    when the check is incomplete (requests held back) or any of its stored requests failed at
+    the transport, since its verdict would rest on the outage; None when every planned
+    request was stored and none failed at the transport (then it is judged as usual)."""
+    down = {k: x for k, x in exchanges.items() if transport_failure(x)}
+    if len(exchanges) == planned and not down:
+        return None
+    held = planned - len(exchanges)
+    figure = f"{UNAVAILABLE}: {why}"
+    if held:
+        figure += f"; {held} of its {planned} request(s) not sent"
+    if down:
+        figure += f"; {len(down)} without an answer ({_failure_kinds(down)})"
+    found = [evidence(key, x) for key, x in down.items()]
+    return CheckResult(Status.ERROR, figure, "-", found[:5])

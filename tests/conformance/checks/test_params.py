@@ -105,30 +105,37 @@ def test_stop_fails_on_the_wrong_finish_reason() -> None:
 # --- params.temperature_zero -------------------------------------------------------------
 
 
+HOT = "story {i}"  # T=1.5 samples, all different (params.diversity's, shared)
+
+
 def test_temperature_zero_passes_when_all_repeats_agree() -> None:
-    result = judge(params.TEMPERATURE_ZERO, texts(params.TEMPERATURE_ZERO, {"t0": "A fox ran."}))
+    said = {"t0": "A fox ran.", "hot": HOT}
+    result = judge(params.TEMPERATURE_ZERO, texts(params.TEMPERATURE_ZERO, said))
     assert result.status is Status.PASS
-    assert result.figure == "agreement 1.00 over 4 repeats" and result.bar == "all equal"
+    assert result.figure.startswith("agreement 1.00 over 6 repeats")
+    assert result.bar.startswith("all equal")
 
 
 def test_temperature_zero_fails_when_repeats_disagree() -> None:
-    answers = texts(params.TEMPERATURE_ZERO, {"t0": "A fox ran {i} miles."})
+    answers = texts(params.TEMPERATURE_ZERO, {"t0": "A fox ran {i} miles.", "hot": HOT})
     result = judge(params.TEMPERATURE_ZERO, answers)
-    assert result.status is Status.FAIL and result.figure.startswith("agreement 0.25 over 4")
-    assert len(result.evidence) == 4
+    assert result.status is Status.FAIL and result.figure.startswith("agreement 0.17 over 6")
+    assert len(result.evidence) == 6
 
 
 def test_temperature_zero_bar_is_the_reference_own_agreement() -> None:
     k = keys(params.TEMPERATURE_ZERO)
-    reference = texts(params.TEMPERATURE_ZERO, {"t0": "A fox ran."})
-    reference[k[0]] = x("A fox hid.")  # the reference agrees on 3 of 4 itself
-    mine = texts(params.TEMPERATURE_ZERO, {"t0": "A fox ran."})
+    reference = texts(params.TEMPERATURE_ZERO, {"t0": "A fox ran.", "hot": HOT})
+    reference[k[0]] = x("A fox hid.")  # the reference agrees on 5 of 6 itself
+    mine = texts(params.TEMPERATURE_ZERO, {"t0": "A fox ran.", "hot": HOT})
     mine[k[3]] = x("A fox slept.")
+    mine[k[4]] = x("A fox sang.")  # 4 of 6: GPU noise, not significantly below 5 of 6
     result = judge(params.TEMPERATURE_ZERO, mine, reference)
-    assert result.status is Status.PASS and result.bar.startswith("agreement >= 0.75")
-    mine[k[2]] = x("A fox sang.")  # 2 of 4: below the reference's 3 of 4
-    result = judge(params.TEMPERATURE_ZERO, mine, reference)
-    assert result.status is Status.FAIL and result.figure.startswith("agreement 0.50")
+    assert result.status is Status.PASS and result.bar.startswith("not significantly below")
+    assert "the reference's 4/5" in result.bar
+    ignored = texts(params.TEMPERATURE_ZERO, {"t0": "A fox ran {i} miles.", "hot": HOT})
+    result = judge(params.TEMPERATURE_ZERO, ignored, reference)  # sampled at its default
+    assert result.status is Status.FAIL and result.figure.startswith("agreement 0.17")
 
 
 def test_agreement_and_output_include_the_reasoning() -> None:
@@ -167,8 +174,11 @@ def test_diversity_passes_when_temperature_and_top_p_are_honoured() -> None:
 def test_diversity_allows_one_stray_sample_at_top_p() -> None:
     result = judge(params.DIVERSITY, narrow("same", strays=1))
     assert result.status is Status.PASS and "0.83 agreement" in result.figure
+    # Two strays of six: GPU noise still agrees far more often than top_p=1 samples do.
     result = judge(params.DIVERSITY, narrow("same", strays=2))
-    assert result.status is Status.FAIL and "0.67 agreement" in result.figure
+    assert result.status is Status.PASS and "0.67 agreement" in result.figure
+    result = judge(params.DIVERSITY, narrow("same", strays=4))
+    assert result.status is Status.FAIL and "0.33 agreement" in result.figure
 
 
 def test_diversity_fails_when_top_p_is_ignored() -> None:
@@ -186,9 +196,9 @@ def test_diversity_fails_when_temperature_is_ignored() -> None:
 def test_diversity_bar_lowered_to_the_reference_own_agreement() -> None:
     reference = narrow("same", strays=2)  # the reference itself agrees 4/6 at top_p=0.01
     result = judge(params.DIVERSITY, narrow("same", strays=3), reference)
-    assert result.status is Status.PASS and "agreement >= 0.50" in result.bar
-    result = judge(params.DIVERSITY, narrow("same", strays=4), reference)
-    assert result.status is Status.FAIL and "0.33 agreement" in result.figure
+    assert result.status is Status.PASS and "than the reference's 3/5" in result.bar
+    result = judge(params.DIVERSITY, narrow("tale {i}"), reference)  # top_p ignored
+    assert result.status is Status.FAIL and "0.17 agreement" in result.figure
 
 
 # --- params.seed -------------------------------------------------------------------------
@@ -216,21 +226,26 @@ def test_seed_passes_when_same_seed_gives_same_answer() -> None:
 
 
 def test_seed_fails_when_the_seed_is_dropped() -> None:
-    result = judge(params.SEED, seeded(SEEDS[0]))
+    result = judge(params.SEED, seeded(*SEEDS))
     assert result.status is Status.FAIL
-    assert result.figure == f"{len(SEEDS) - 1}/{len(SEEDS)} same-seed pairs equal"
+    assert result.figure.startswith(f"0/{len(SEEDS)} same-seed pairs equal")
     assert len(result.evidence) == len(SEED_KEYS)
+    # One pair in six off is batch noise: still far above pairs of different seeds (0/6).
+    result = judge(params.SEED, seeded(SEEDS[0]))
+    assert result.status is Status.PASS
+    assert result.figure.startswith(f"{len(SEEDS) - 1}/{len(SEEDS)} same-seed pairs equal")
 
 
-def test_seed_not_applicable_when_the_reference_is_not_reproducible() -> None:
+def test_seed_not_applicable_only_when_the_reference_never_reproduces() -> None:
     mine = seeded(*SEEDS)
-    result = judge(params.SEED, mine, seeded(SEEDS[0]))
+    result = judge(params.SEED, mine, seeded(*SEEDS))
     assert result.status is Status.NOT_APPLICABLE
-    assert result.figure == (
-        f"the reference is not seed-reproducible ({len(SEEDS) - 1}/{len(SEEDS)})"
-    )
-    result = judge(params.SEED, mine, seeded())
+    assert result.figure.startswith("the reference does not reproduce a seed (0/")
+    # A reference short of "all equal" still sets the bar: its own rate.
+    result = judge(params.SEED, mine, seeded(SEEDS[0]))
     assert result.status is Status.FAIL and result.figure.startswith("0/")
+    result = judge(params.SEED, seeded(SEEDS[1]), seeded(SEEDS[0]))
+    assert result.status is Status.PASS
 
 
 # --- params.n ----------------------------------------------------------------------------
@@ -345,7 +360,7 @@ def test_temperature_zero_ignores_a_reference_that_never_answered() -> None:
     mine = {k: x(f"answer {i}") for i, k in enumerate(keys(check))}
     dead = {k: x(status=500, error=ErrorClass.HTTP_5XX) for k in keys(check)}
     result = judge(check, mine, dead)
-    assert result.status is Status.FAIL and result.bar == "all equal"
+    assert result.status is Status.FAIL and result.bar.startswith("all equal")
 
 
 def test_n_refused_with_a_400_is_a_failure() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from parity.conformance.base import (
+    BarRule,
     Check,
     CheckInput,
     CheckResult,
@@ -10,6 +11,7 @@ from parity.conformance.base import (
     Status,
     all_failed,
     evidence,
+    outage,
     request,
 )
 from parity.core.exchange import Exchange
@@ -25,7 +27,8 @@ SENTENCES = [
     "The train to the coast was late again, so the travellers shared stories on the platform.",
 ]
 NEEDLES = {0.25: ("north", "marmalade"), 0.5: ("east", "lighthouse"), 0.9: ("south", "cinnamon")}
-TRUNCATION_TOLERANCE = 0.9
+TRUNCATION_SHARE = 0.02  # served prompt_tokens may fall short of the reference's by 2% ...
+TRUNCATION_TOKENS = 32  # ... or 32 tokens (a chat template's difference), whichever is more
 ESTIMATE_TOLERANCE = 0.5  # without a reference: below half the estimate is truncation
 MAX_TOKENS = 64
 
@@ -84,6 +87,12 @@ def _plan(ctx: PlanContext) -> list[Request]:
     ]
 
 
+def truncation_floor(expected: int) -> float:
+    """The fewest prompt tokens a provider may bill for the document the reference billed
+    `expected` for before it counts as truncated."""
+    return expected - max(expected * TRUNCATION_SHARE, TRUNCATION_TOKENS)
+
+
 def _found(x: Exchange, depth: float) -> bool:
     return x.ok and NEEDLES[depth][1] in x.text.lower()
 
@@ -98,6 +107,8 @@ def _judge(inp: CheckInput) -> CheckResult:
         f"a ~{target}-token prompt ({FILL:.0%} of the advertised {window}) is served untruncated; "
         "needles the reference finds are found"
     )
+    if (down := outage(inp.exchanges)) is not None:
+        return down
     refused = [
         (k, x)
         for k, x in items
@@ -120,7 +131,7 @@ def _judge(inp: CheckInput) -> CheckResult:
         got = x.prompt_tokens()
         ref = inp.reference.get(key) if inp.reference is not None else None
         expected = ref.prompt_tokens() if ref is not None else None
-        if got is not None and expected is not None and got < expected * TRUNCATION_TOLERANCE:
+        if got is not None and expected is not None and got < truncation_floor(expected):
             problems.append(
                 evidence(
                     key,
@@ -163,4 +174,8 @@ ADVERTISED = Check(
     "or refuses them, and long-context work breaks",
     plan=_plan,
     judge=_judge,
+    bar_rule=BarRule.REFERENCE_FIGURE,
+    bar=f"served: prompt_tokens no more than {TRUNCATION_SHARE:.0%} (or {TRUNCATION_TOKENS} "
+    "tokens) below the reference's for the same document (without a reference: at least half "
+    "the estimate); every needle the reference finds is found; a 4xx refusal fails",
 )

@@ -12,6 +12,7 @@ from parity.conformance.base import (
     CheckResult,
     PlanContext,
     evidence,
+    outage,
     request,
     result,
 )
@@ -63,6 +64,8 @@ def error_shape_problem(x: Exchange) -> str | None:
 
 def _judge(cases: dict[str, dict[str, Any]], check_id: str) -> Any:
     def judge(inp: CheckInput) -> CheckResult:
+        if (down := outage(inp.exchanges)) is not None:
+            return down
         bad = []
         for name in cases:
             key = f"conformance/{check_id}/{_slug(name)}"
@@ -89,6 +92,7 @@ INVALID_VALUES = Check(
     "(or bills an unknown model); a 5xx makes clients retry a request that cannot succeed",
     plan=lambda ctx: _plan("errors.invalid_values", INVALID),
     judge=_judge(INVALID, "errors.invalid_values"),
+    bar='every case: a 4xx with {"error": {"message": ...}}',
 )
 
 MALFORMED_REQUESTS = Check(
@@ -100,6 +104,7 @@ MALFORMED_REQUESTS = Check(
     "fast and say why",
     plan=lambda ctx: _plan("errors.malformed", MALFORMED),
     judge=_judge(MALFORMED, "errors.malformed"),
+    bar='every case: a 4xx with {"error": {"message": ...}}, no 5xx, no hang',
 )
 
 AVAILABILITY_REQUESTS = 10
@@ -112,6 +117,8 @@ def _plan_availability(ctx: PlanContext) -> list[Request]:
 
 
 def _judge_availability(inp: CheckInput) -> CheckResult:
+    if (down := outage(inp.exchanges)) is not None:
+        return down
     first_try = [x for x in inp.exchanges.values() if x.ok and x.attempts == 1]
     rate = len(first_try) / max(len(inp.exchanges), 1)
     bad = [
@@ -135,6 +142,7 @@ AVAILABILITY = Check(
     "what its price page implies",
     plan=_plan_availability,
     judge=_judge_availability,
+    bar=f">= {FIRST_TRY_BAR:.0%} answered on the first try (a service level, not a model trait)",
 )
 
 ERROR_CHECKS = [INVALID_VALUES, MALFORMED_REQUESTS, AVAILABILITY]

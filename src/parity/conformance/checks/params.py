@@ -7,7 +7,9 @@ import math
 from collections import Counter
 from collections.abc import Mapping
 
+from parity.conformance import agreement as agree
 from parity.conformance.base import (
+    BarRule,
     Check,
     CheckInput,
     CheckResult,
@@ -16,6 +18,7 @@ from parity.conformance.base import (
     all_failed,
     evidence,
     not_applicable,
+    outage,
     request,
     result,
 )
@@ -64,6 +67,8 @@ MAX_TOKENS_CHECK = Check(
     "early or mislabels finish_reason breaks truncation handling",
     plan=_plan_max_tokens,
     judge=_judge_max_tokens,
+    bar=f"exactly {MAX_TOKENS} completion tokens and finish_reason 'length', every time (a cap "
+    "is no sampling: nondeterminism does not move it)",
 )
 
 
@@ -96,10 +101,11 @@ STOP_CHECK = Check(
     "bills the extra tokens",
     plan=_plan_stop,
     judge=_judge_stop,
+    bar=f"no {STOP} in the text, finish_reason 'stop'",
 )
 
 SAMPLE_PROMPT = user("Tell me a one-line story about a fox.")
-REPEATS = 4
+REPEATS = 6
 DIVERSE = 6
 SAMPLE_TOKENS = 64  # room for a reasoning model's default thinking plus some answer
 
@@ -126,22 +132,50 @@ def agreement(texts: list[str]) -> float:
     return Counter(texts).most_common(1)[0][1] / len(texts)
 
 
+def _tally(exchanges: Mapping[str, Exchange] | None, group: str) -> agree.Tally:
+    """Repeat agreement of a sample group (see `agreement.repeats`); 0/0 without answers."""
+    if exchanges is None:
+        return agree.Tally(0, 0)
+    return agree.repeats([output(x) for x in _group(exchanges, group)])
+
+
+def _hot_plan() -> list[Request]:
+    return _samples("hot", DIVERSE, temperature=1.5, top_p=1.0)
+
+
 def _plan_zero(ctx: PlanContext) -> list[Request]:
-    return _samples("t0", REPEATS, temperature=0)
+    # The T=1.5 samples are params.diversity's (sent once): the reference's own baseline.
+    return _samples("t0", REPEATS, temperature=0) + _hot_plan()
 
 
 def _judge_zero(inp: CheckInput) -> CheckResult:
     if (failed := all_failed(inp)) is not None:
         return failed
-    rate = agreement([output(x) for x in _group(inp.exchanges, "t0")])
-    bar_rate = 1.0
-    reference = _group(inp.reference, "t0") if inp.reference is not None else []
-    if reference:
-        # A GPU reference may not be bit-reproducible: hold the provider to its own rate.
-        bar_rate = agreement([output(x) for x in reference])
-    bar = f"agreement >= {bar_rate:.2f} (the reference's own)" if reference else "all equal"
-    found = [] if rate >= bar_rate else [evidence(k, x) for k, x in inp.exchanges.items()]
-    return result(rate >= bar_rate, f"agreement {rate:.2f} over {REPEATS} repeats", bar, found)
+    zero = _group(inp.exchanges, "t0")
+    rate = agreement([output(x) for x in zero])
+    mine = agree.repeats([output(x) for x in zero])
+    figure = f"agreement {rate:.2f} over {len(zero)} repeats"
+    ref = _tally(inp.reference, "t0")
+    if ref.total:
+        # A GPU reference need not be bit-reproducible: hold the provider to its own rate.
+        p = agree.p_below(mine, ref)
+        ok = p >= agree.ALPHA
+        figure += f" ({mine} vs the reference's {ref}, {agree.p_text(p)})"
+        bar = (
+            f"not significantly below the reference's {ref} (one-sided Boschloo, "
+            f"p >= {agree.ALPHA})"
+        )
+    else:
+        hot = _tally(inp.exchanges, "hot")
+        p = agree.p_below(hot, mine)
+        ok = mine.exact or p < agree.ALPHA
+        figure += f" ({mine}; {hot} at T=1.5, {agree.p_text(p)})"
+        bar = (
+            "all equal, or significantly more often than at T=1.5 (its own expected "
+            f"agreement; one-sided Boschloo, p < {agree.ALPHA})"
+        )
+    found = [] if ok else [evidence(k, x) for k, x in inp.exchanges.items() if "/t0/" in k]
+    return result(ok, figure, bar, found)
 
 
 TEMPERATURE_ZERO = Check(
@@ -152,48 +186,66 @@ TEMPERATURE_ZERO = Check(
     "ignores it samples at its default",
     plan=_plan_zero,
     judge=_judge_zero,
+    bar_rule=BarRule.REPEAT_AGREEMENT,
+    bar=f"agreement of {REPEATS} repeats not significantly below the reference's (one-sided "
+    "Boschloo, p >= 0.05); the reference itself, or a provider without one: all equal, or "
+    f"significantly more alike than {DIVERSE} samples at T=1.5",
 )
 
 
 def _plan_diversity(ctx: PlanContext) -> list[Request]:
-    return _samples("hot", DIVERSE, temperature=1.5, top_p=1.0) + _samples(
-        "narrow", DIVERSE, temperature=1.5, top_p=0.01
-    )
+    return _hot_plan() + _samples("narrow", DIVERSE, temperature=1.5, top_p=0.01)
 
 
 def _judge_diversity(inp: CheckInput) -> CheckResult:
     if (failed := all_failed(inp)) is not None:
         return failed
-    hot = len({output(x) for x in _group(inp.exchanges, "hot")})
+    hot_x = _group(inp.exchanges, "hot")
+    hot = len({output(x) for x in hot_x})
     narrow = agreement([output(x) for x in _group(inp.exchanges, "narrow")])
-    # top_p=0.01 keeps only the most likely token: as repeatable as temperature 0. Allow one
-    # stray sample, or the reference's own rate where it is lower (batch nondeterminism).
-    bar_narrow = 1.0
-    if inp.reference is not None:
-        bar_narrow = min(
-            bar_narrow, agreement([output(x) for x in _group(inp.reference, "narrow")])
-        )
-    bar_narrow -= 1 / DIVERSE
-    ok = hot >= 2 and narrow >= bar_narrow
+    mine_hot, mine_narrow = _tally(inp.exchanges, "hot"), _tally(inp.exchanges, "narrow")
+    ref_hot, ref_narrow = _tally(inp.reference, "hot"), _tally(inp.reference, "narrow")
     figure = f"{hot}/{DIVERSE} distinct at T=1.5; {narrow:.2f} agreement at T=1.5 top_p=0.01"
+    if ref_hot.total:
+        # At T=1.5 as varied as the reference: not significantly more alike than its samples.
+        p_hot = agree.p_below(ref_hot, mine_hot)
+        hot_ok = p_hot >= agree.ALPHA
+        hot_bar = f"T=1.5 not significantly more alike than the reference's {ref_hot}"
+    else:
+        hot_ok, hot_bar = hot >= 2, ">= 2 distinct at T=1.5"
+    if ref_narrow.total:
+        # top_p=0.01 keeps only the most likely token: as repeatable as the reference there.
+        p_narrow = agree.p_below(mine_narrow, ref_narrow)
+        narrow_ok = p_narrow >= agree.ALPHA
+        narrow_bar = f"top_p=0.01 not significantly less alike than the reference's {ref_narrow}"
+    else:
+        # Its own expected agreement: top_p=0.01 far more alike than top_p=1 at the same T.
+        p_narrow = agree.p_below(mine_hot, mine_narrow)
+        narrow_ok = mine_narrow.exact or p_narrow < agree.ALPHA
+        narrow_bar = "top_p=0.01 all equal, or significantly more alike than top_p=1"
+    ok = hot_ok and narrow_ok
     found = [] if ok else [{"distinct_hot": hot, "agreement_narrow": narrow}]
-    bar = f">= 2 distinct at T=1.5; agreement >= {bar_narrow:.2f} at top_p=0.01"
+    bar = f"{hot_bar}; {narrow_bar} (one-sided Boschloo, alpha {agree.ALPHA})"
     return result(ok, figure, bar, found)
 
 
 DIVERSITY = Check(
     id="params.diversity",
     family="sampling parameters",
-    checks="temperature 1.5 gives varied answers, and top_p=0.01 at the same temperature "
-    "answers as repeatably as temperature 0",
+    checks="temperature 1.5 gives answers as varied as the reference's, and top_p=0.01 at the "
+    "same temperature answers as repeatably as the reference does",
     why="a provider that drops temperature or top_p serves another sampler than you asked for",
     plan=_plan_diversity,
     judge=_judge_diversity,
+    bar_rule=BarRule.REPEAT_AGREEMENT,
+    bar=f"{DIVERSE} samples each: at T=1.5 not significantly more alike than the reference's, "
+    "at top_p=0.01 not significantly less alike (one-sided Boschloo, alpha 0.05); without a "
+    "reference: >= 2 distinct at T=1.5, and top_p=0.01 all equal or significantly more alike "
+    "than top_p=1",
 )
 
 
-SEEDS = (11, 12, 13)  # three pairs: a sampler ignoring the seed matches all by luck rarely
-SEEDED = {"messages": SAMPLE_PROMPT, "max_tokens": SAMPLE_TOKENS, "temperature": 1.0}
+SEEDS = (11, 12, 13, 14, 15, 16)  # six pairs: enough to tell a rate, not only "all equal"
 
 
 def _plan_seed(ctx: PlanContext) -> list[Request]:
@@ -213,41 +265,72 @@ def _plan_seed(ctx: PlanContext) -> list[Request]:
     ]
 
 
-def _seed_pairs(exchanges: Mapping[str, Exchange]) -> tuple[int, int]:
-    same = total = 0
-    for seed in SEEDS:
-        a = exchanges.get(f"conformance/params.seed/{seed}/0")
-        b = exchanges.get(f"conformance/params.seed/{seed}/1")
-        if a is not None and b is not None and a.ok and b.ok:
-            total += 1
-            same += output(a) == output(b)
-    return same, total
+def _seeded(exchanges: Mapping[str, Exchange], seed: int, i: int) -> str | None:
+    x = exchanges.get(f"conformance/params.seed/{seed}/{i}")
+    return output(x) if x is not None and x.ok else None
+
+
+def seed_tallies(exchanges: Mapping[str, Exchange]) -> tuple[agree.Tally, agree.Tally]:
+    """(same-seed pairs, pairs of different seeds): the second ask of each seed against the
+    first ask of the next seed, which is what sampling agrees by chance."""
+    same: list[tuple[str | None, str | None]] = []
+    cross: list[tuple[str | None, str | None]] = []
+    for n, seed in enumerate(SEEDS):
+        a, b = _seeded(exchanges, seed, 0), _seeded(exchanges, seed, 1)
+        if a is not None and b is not None:
+            same.append((a, b))
+        c = _seeded(exchanges, SEEDS[(n + 1) % len(SEEDS)], 0)
+        if b is not None and c is not None:
+            cross.append((b, c))
+    return agree.pairs(same), agree.pairs(cross)
 
 
 def _judge_seed(inp: CheckInput) -> CheckResult:
     if (failed := all_failed(inp)) is not None:
         return failed
-    bar = "every same-seed pair equal"
-    if inp.reference is not None:
-        ref_same, ref_total = _seed_pairs(inp.reference)
-        if ref_total and ref_same < ref_total:
+    same, cross = seed_tallies(inp.exchanges)
+    figure = f"{same} same-seed pairs equal"
+    ref_same, ref_cross = seed_tallies(inp.reference) if inp.reference is not None else (None, None)
+    if ref_same is not None and ref_cross is not None and ref_same.total:
+        if ref_same.agree == 0 or ref_same.rate <= ref_cross.rate:
             return not_applicable(
-                f"the reference is not seed-reproducible ({ref_same}/{ref_total})"
+                f"the reference does not reproduce a seed ({ref_same} same-seed pairs equal, "
+                f"{ref_cross} of different seeds)"
             )
-    same, total = _seed_pairs(inp.exchanges)
-    found = [] if same == total and total else [evidence(k, x) for k, x in inp.exchanges.items()]
-    return result(same == total and total > 0, f"{same}/{total} same-seed pairs equal", bar, found)
+        p = agree.p_below(same, ref_same)
+        ok = same.total > 0 and p >= agree.ALPHA
+        figure += f" vs the reference's {ref_same} ({agree.p_text(p)})"
+        bar = (
+            f"not significantly below the reference's {ref_same} (one-sided Boschloo, "
+            f"p >= {agree.ALPHA})"
+        )
+    else:
+        p = agree.p_below(cross, same)
+        ok = same.exact or p < agree.ALPHA
+        if not same.exact:
+            figure += f"; {cross} of different seeds ({agree.p_text(p)})"
+        bar = (
+            "all equal, or significantly more often than pairs of different seeds (its own "
+            f"expected agreement; one-sided Boschloo, p < {agree.ALPHA})"
+        )
+    found = [] if ok else [evidence(k, x) for k, x in inp.exchanges.items()]
+    return result(ok, figure, bar, found)
 
 
 SEED = Check(
     id="params.seed",
     family="sampling parameters",
-    checks="two requests with the same seed at temperature 1 give the same answer, where the "
-    "reference shows that is reproducible",
+    checks="two requests with the same seed at temperature 1 give the same answer as often "
+    "as the reference's do",
     why="seeded sampling is how a sampled eval is replayed; a dropped seed makes every audit "
     "unrepeatable",
     plan=_plan_seed,
     judge=_judge_seed,
+    bar_rule=BarRule.REPEAT_AGREEMENT,
+    bar=f"{len(SEEDS)} same-seed pairs agree not significantly less often than the reference's "
+    "(one-sided Boschloo, p >= 0.05; n/a where the reference never reproduces a seed); the "
+    "reference itself, or a provider without one: all equal, or significantly more often "
+    "than pairs of different seeds",
 )
 
 
@@ -267,6 +350,8 @@ def choices_count(x: Exchange) -> int | None:
 
 
 def _judge_n(inp: CheckInput) -> CheckResult:
+    if (down := outage(inp.exchanges)) is not None:
+        return down
     key, x = next(iter(inp.exchanges.items()))
     if x.status is not None and 400 <= x.status < 500 and x.status != 429:
         return result(False, f"n=2 refused with HTTP {x.status}", "2 choices", [evidence(key, x)])
@@ -289,6 +374,7 @@ N_CHECK = Check(
     plan=_plan_n,
     judge=_judge_n,
     required=False,
+    bar="2 choices (n/a where the reference returns fewer: an engine limit)",
 )
 
 TOP_LOGPROBS = 3
@@ -359,6 +445,7 @@ LOGPROBS = Check(
     "missing or unnormalised ones silently break them",
     plan=_plan_logprobs,
     judge=_judge_logprobs,
+    bar=f"per token: logprob <= 0, {TOP_LOGPROBS} sorted top_logprobs, probabilities <= 1",
 )
 
 PARAMS_CHECKS = [MAX_TOKENS_CHECK, STOP_CHECK, TEMPERATURE_ZERO, DIVERSITY, SEED, N_CHECK, LOGPROBS]

@@ -9,12 +9,15 @@ each prompt is a block, and the test asks whether reasoning length rises with ef
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
-from scipy.stats import page_trend_test
+from scipy.stats import page_trend_test, wilcoxon
 
+from parity.conformance.agreement import p_text
 from parity.conformance.base import (
+    BarRule,
     Check,
     CheckInput,
     CheckResult,
@@ -86,22 +89,47 @@ def _no_reasoning(inp: CheckInput) -> CheckResult | None:
     return None
 
 
+def _lengths(exchanges: Mapping[str, Exchange]) -> tuple[dict[tuple[int, str], float], str]:
+    """Reasoning tokens by (prompt, effort) for the answers that came back, and the source."""
+    found: dict[tuple[int, str], float] = {}
+    source = "none"
+    for i in range(len(PROMPTS)):
+        for effort in EFFORTS:
+            x = exchanges.get(f"{PREFIX}/{i}/{effort}")
+            tokens, how = reasoning_tokens(x) if x is not None and x.ok else (None, "none")
+            if tokens is not None:
+                found[(i, effort)] = tokens
+            source = how if how != "none" else source
+    return found, source
+
+
+def length_shift(
+    mine: Mapping[tuple[int, str], float], reference: Mapping[tuple[int, str], float]
+) -> tuple[float, float, int] | None:
+    """(geometric mean of the provider's reasoning length over the reference's, two-sided
+    Wilcoxon signed-rank p of the paired log ratios, pairs) over the (prompt, effort) cells
+    both answered; None with fewer than 6 such cells."""
+    cells = [c for c in mine if c in reference]
+    if len(cells) < 6:
+        return None
+    logs = [math.log((mine[c] + 1) / (reference[c] + 1)) for c in cells]
+    ratio = math.exp(sum(logs) / len(logs))
+    if all(abs(v) < 1e-12 for v in logs):
+        return ratio, 1.0, len(cells)
+    return ratio, float(wilcoxon(logs).pvalue), len(cells)
+
+
 def _judge_effort(inp: CheckInput) -> CheckResult:
     if (failed := all_failed(inp)) is not None:
         return failed
     if (early := _no_reasoning(inp)) is not None:
         return early
-    table: list[list[float]] = []
-    source = "none"
-    for i in range(len(PROMPTS)):
-        row = []
-        for effort in EFFORTS:
-            x = inp.exchanges.get(f"{PREFIX}/{i}/{effort}")
-            tokens, how = reasoning_tokens(x) if x is not None and x.ok else (None, "none")
-            row.append(tokens)
-            source = how if how != "none" else source
-        if all(v is not None for v in row):
-            table.append([float(v) for v in row if v is not None])
+    lengths, source = _lengths(inp.exchanges)
+    table: list[list[float]] = [
+        [lengths[(i, e)] for e in EFFORTS]
+        for i in range(len(PROMPTS))
+        if all((i, e) in lengths for e in EFFORTS)
+    ]
     bar = f"Page trend test low < medium < high, p < {ALPHA}"
     if len(table) < 3:
         return not_applicable(f"only {len(table)} prompts answered at all three efforts", bar)
@@ -111,14 +139,25 @@ def _judge_effort(inp: CheckInput) -> CheckResult:
         f"mean reasoning {means[0]:.0f} / {means[1]:.0f} / {means[2]:.0f} tokens "
         f"(low/medium/high, {source}), p={test.pvalue:.3g}"
     )
+    ok = test.pvalue < ALPHA
+    if inp.reference is not None:
+        shift = length_shift(lengths, _lengths(inp.reference)[0])
+        bar += (
+            f"; lengths not significantly different from the reference's on the same prompts "
+            f"(two-sided Wilcoxon signed-rank, p >= {ALPHA})"
+        )
+        if shift is not None:
+            ratio, p, cells = shift
+            figure += f"; x{ratio:.2f} the reference's length ({cells} cells, {p_text(p)})"
+            ok = ok and p >= ALPHA
     found = []
-    if test.pvalue >= ALPHA:
+    if not ok:
         found = [
             evidence(k, x, reasoning_tokens=reasoning_tokens(x)[0])
             for k, x in inp.exchanges.items()
             if k.startswith(f"{PREFIX}/0/")
         ]
-    return result(test.pvalue < ALPHA, figure, bar, found)
+    return result(ok, figure, bar, found)
 
 
 EFFORT = Check(
@@ -130,6 +169,11 @@ EFFORT = Check(
     "brief it cost 13 points of AIME accuracy",
     plan=_plan,
     judge=_judge_effort,
+    bar_rule=BarRule.REFERENCE_FIGURE,
+    bar=f"Page trend test low < medium < high, p < {ALPHA} (fixed); and, with a reference "
+    "that reasons, reasoning lengths not significantly different from the reference's on "
+    "the same 12 prompt x effort cells (two-sided Wilcoxon signed-rank of the log ratios, "
+    "p >= 0.05): thinking cut short, or padded, fails",
 )
 
 
@@ -166,6 +210,7 @@ FIELD = Check(
     "parsers and shows users the model's scratchpad",
     plan=_plan,  # the same requests as reasoning.effort: no extra cost
     judge=_judge_field,
+    bar="every answer: reasoning in `reasoning` or `reasoning_content`, no markup in the answer",
 )
 
 REASONING_CHECKS = [EFFORT, FIELD]

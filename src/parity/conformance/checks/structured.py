@@ -14,6 +14,7 @@ from parity.conformance.base import (
     PlanContext,
     all_failed,
     evidence,
+    outage,
     request,
     result,
 )
@@ -71,6 +72,8 @@ def schema_problem(text: str, schema: dict[str, Any]) -> str | None:
 def _judge(inp: CheckInput) -> CheckResult:
     # A provider that answers json_schema with an HTTP error refuses the feature: a failure.
     # Only when nothing answered at all (timeouts, connection errors) is the check an error.
+    if (down := outage(inp.exchanges)) is not None:
+        return down
     answered = any(x.status is not None for x in inp.exchanges.values())
     if not answered and (failed := all_failed(inp)) is not None:
         return failed
@@ -96,6 +99,7 @@ JSON_SCHEMA = Check(
     "document is a crash downstream",
     plan=_plan,
     judge=_judge,
+    bar="every answer: valid JSON, valid against the schema (an HTTP refusal fails)",
 )
 
 STRUCTURED_CHECKS = [JSON_SCHEMA]

@@ -17,7 +17,9 @@ from typing import Any
 
 import jsonschema
 
+from parity.conformance import agreement
 from parity.conformance.base import (
+    BarRule,
     Check,
     CheckInput,
     CheckResult,
@@ -25,8 +27,10 @@ from parity.conformance.base import (
     all_failed,
     evidence,
     not_applicable,
+    outage,
     request,
     result,
+    transport_failure,
 )
 from parity.core.exchange import ErrorClass, Exchange
 from parity.core.request import Request, user
@@ -287,6 +291,7 @@ SCHEMA = Check(
     "into unknown tools, unparseable or mistyped arguments",
     plan=_plan_cases,
     judge=_judge_schema,
+    bar="every call: JSON arguments, an offered tool, valid against its schema",
 )
 
 
@@ -359,6 +364,7 @@ def _judge_trigger(inp: CheckInput) -> CheckResult:
     truth = [called(ref[k]) for k in keys]
     mine = [called(inp.exchanges.get(k)) for k in keys]
     score = f1(truth, mine)
+    rates_ok, rates = _call_rates(keys, truth, mine)
     if tries >= 2:
         spread = self_f1(ref, tries)
         bar_value = max(0.5, spread - 0.15)
@@ -371,6 +377,9 @@ def _judge_trigger(inp: CheckInput) -> CheckResult:
         f"F1 {score:.2f} vs reference ({sum(mine)} vs {sum(truth)} calls in {len(keys)} "
         f"requests); {tail}{note}"
     )
+    if not rates_ok:
+        figure += f"; {rates}"
+    bar += f"; {CALL_RATE_BAR}"
     bad = [
         evidence(
             k,
@@ -383,7 +392,35 @@ def _judge_trigger(inp: CheckInput) -> CheckResult:
         for k, t, m in zip(keys, truth, mine, strict=True)
         if t != m and (x := inp.exchanges.get(k)) is not None and (case := _case_of(k))
     ]
-    return result(score >= bar_value, figure, bar, bad)
+    return result(score >= bar_value and rates_ok, figure, bar, bad)
+
+
+CALL_RATE_BAR = (
+    "call rate on trigger cases not significantly below the reference's, on no-fit cases not "
+    "significantly above (one-sided Boschloo, alpha 0.05)"
+)
+
+
+def _call_rates(keys: list[str], truth: list[bool], mine: list[bool]) -> tuple[bool, str]:
+    """Whether the provider calls tools as often as the reference where a tool fits and no
+    more often where none does (the reference's own rates, per attempt), and what it found."""
+    fits = [case.expected_tool is not None for k in keys if (case := _case_of(k)) is not None]
+    ref_hit = agreement.Tally(sum(t for t, f in zip(truth, fits, strict=True) if f), sum(fits))
+    my_hit = agreement.Tally(sum(m for m, f in zip(mine, fits, strict=True) if f), sum(fits))
+    no_fit = len(fits) - sum(fits)
+    # Not calling where no tool fits, as a rate: the provider must not do it less often.
+    ref_quiet = agreement.Tally(
+        sum(not t for t, f in zip(truth, fits, strict=True) if not f), no_fit
+    )
+    my_quiet = agreement.Tally(sum(not m for m, f in zip(mine, fits, strict=True) if not f), no_fit)
+    p_hit = agreement.p_below(my_hit, ref_hit)
+    p_quiet = agreement.p_below(my_quiet, ref_quiet)
+    found = (
+        f"calls where a tool fits {my_hit} vs the reference's {ref_hit} "
+        f"({agreement.p_text(p_hit)}), none where none fits {my_quiet} vs {ref_quiet} "
+        f"({agreement.p_text(p_quiet)})"
+    )
+    return p_hit >= agreement.ALPHA and p_quiet >= agreement.ALPHA, found
 
 
 def _as_expected(case: ToolCase, x: Exchange) -> bool:
@@ -429,6 +466,10 @@ TRIGGER = Check(
     plan=_plan_cases,
     judge=_judge_trigger,
     needs_reference=True,
+    bar_rule=BarRule.REPEAT_AGREEMENT,
+    bar="F1 of call decisions vs the reference's >= its own run-to-run F1 - 0.15 (at least "
+    "0.50) at --tries >= 2, >= 0.80 at --tries 1; and " + CALL_RATE_BAR + "; the reference "
+    "itself: each trigger case calls in >= half its tries, no no-fit case calls",
 )
 
 
@@ -495,6 +536,7 @@ CHOICE = Check(
     "or calls tools it was told not to",
     plan=_plan_choice,
     judge=_judge_choice,
+    bar="all three honoured; finish_reason 'tool_calls' with a call ('stop' too when named)",
 )
 
 
@@ -551,6 +593,7 @@ PARALLEL = Check(
     plan=_plan_parallel,
     judge=_judge_parallel,
     required=False,
+    bar="two get_weather calls, Paris and Tokyo (n/a where the reference makes fewer than 2)",
 )
 
 
@@ -582,6 +625,8 @@ def _plan_multi_turn(ctx: PlanContext) -> list[Request]:
 def _judge_multi_turn(inp: CheckInput) -> CheckResult:
     bar = "accepted, with an answer or a further call"
     x = inp.exchanges[MULTI_TURN_KEY]
+    if (down := outage(inp.exchanges)) is not None:
+        return down
     if x.error in (ErrorClass.HTTP_4XX, ErrorClass.HTTP_5XX):
         found = [evidence(MULTI_TURN_KEY, x, error_body=(x.raw or "")[:1000])]
         return result(False, f"rejected: {x.error_detail}", bar, found)
@@ -601,6 +646,7 @@ MULTI_TURN = Check(
     "cannot run a tool loop at all",
     plan=_plan_multi_turn,
     judge=_judge_multi_turn,
+    bar="accepted, with an answer or a further call",
 )
 
 
@@ -614,11 +660,15 @@ STREAM_SETTINGS = {
 }
 
 
+STREAMED_ASKS = ("", "/2")  # the second ask of the same request: its repeat agreement
+
+
 def _plan_streamed(ctx: PlanContext) -> list[Request]:
     body = {"messages": user(PARIS), "tools": list(TOOLS), **STREAM_SETTINGS}
     return [
-        request("tools.streamed", "plain", body),
-        request("tools.streamed", "stream", body, stream=True),
+        request("tools.streamed", f"{path}{again}", body, stream=path == "stream")
+        for again in STREAMED_ASKS
+        for path in ("plain", "stream")
     ]
 
 
@@ -632,31 +682,81 @@ def _parsed_calls(x: Exchange) -> list[tuple[Any, Any]] | None:
     return out
 
 
+def _pair_problem(plain: Exchange, streamed: Exchange) -> str | None:
+    """What breaks the contract in one plain + streamed ask (their equality aside)."""
+    calls = [_parsed_calls(x) for x in (plain, streamed)]
+    if not (plain.ok and streamed.ok):
+        return "a request failed"
+    if not (plain.tool_calls and streamed.tool_calls):
+        return "no tool call in " + ("the stream" if plain.tool_calls else "the plain reply")
+    if calls[0] is None or calls[1] is None:
+        return "arguments that do not parse as JSON"
+    names = [name for side in calls if side is not None for name, _ in side]
+    if (wrong := next((n for n in names if n != "get_weather"), None)) is not None:
+        return f"named get_weather but called {wrong!r}"
+    if plain.finish_reason != streamed.finish_reason or plain.finish_reason not in NAMED_FINISH:
+        return f"finish_reason {plain.finish_reason!r} plain, {streamed.finish_reason!r} stream"
+    return None
+
+
+def _streamed_key(path: str, again: str) -> str:
+    return f"conformance/tools.streamed/{path}{again}"
+
+
+def _said_calls(x: Exchange | None) -> str | None:
+    calls = _parsed_calls(x) if x is not None and x.ok and x.tool_calls else None
+    return None if calls is None else json.dumps(calls, sort_keys=True)
+
+
+def streamed_paths(exchanges: Mapping[str, Exchange]) -> agreement.Paths:
+    """Plain vs streamed calls on each ask, and each path vs its repeat."""
+    got = {
+        (path, again): exchanges.get(_streamed_key(path, again))
+        for path in ("plain", "stream")
+        for again in STREAMED_ASKS
+    }
+    usable = {k: x for k, x in got.items() if x is not None and not transport_failure(x)}
+    cross = [
+        (_said_calls(usable[("plain", a)]), _said_calls(usable[("stream", a)]))
+        for a in STREAMED_ASKS
+        if ("plain", a) in usable and ("stream", a) in usable
+    ]
+    within = [
+        (_said_calls(usable[(p, "")]), _said_calls(usable[(p, "/2")]))
+        for p in ("plain", "stream")
+        if (p, "") in usable and (p, "/2") in usable
+    ]
+    return agreement.Paths(agreement.pairs(cross), agreement.pairs(within))
+
+
 def _judge_streamed(inp: CheckInput) -> CheckResult:
     if (failed := all_failed(inp)) is not None:
         return failed
     bar = "same calls, JSON-equal arguments, same finish_reason ('tool_calls' or 'stop')"
-    keys = ("conformance/tools.streamed/plain", "conformance/tools.streamed/stream")
-    plain, streamed = (inp.exchanges[k] for k in keys)
-    calls = [_parsed_calls(x) for x in (plain, streamed)]
-    problem = None
-    if not (plain.ok and streamed.ok):
-        problem = "a request failed"
-    elif not (plain.tool_calls and streamed.tool_calls):
-        problem = "no tool call in " + ("the stream" if plain.tool_calls else "the plain reply")
-    elif calls[0] is None or calls[1] is None:
-        problem = "arguments that do not parse as JSON"
-    elif calls[0] != calls[1]:
-        problem = "streamed call differs from the plain one"
-    elif calls[0][0][0] != "get_weather":
-        problem = f"named get_weather but called {calls[0][0][0]!r}"
-    elif plain.finish_reason != streamed.finish_reason or plain.finish_reason not in NAMED_FINISH:
-        problem = f"finish_reason {plain.finish_reason!r} plain, {streamed.finish_reason!r} stream"
+    asks = []
+    for again in STREAMED_ASKS:
+        keys = (_streamed_key("plain", again), _streamed_key("stream", again))
+        pair = [inp.exchanges.get(k) for k in keys]
+        if any(x is None or transport_failure(x) for x in pair):
+            continue  # no answer at all: an outage, not a finding (see the unavailable rule)
+        asks.append((keys, pair))
+    problem = next(
+        (p for _, (a, b) in asks if a is not None and b is not None and (p := _pair_problem(a, b))),
+        None,
+    )
+    mine = streamed_paths(inp.exchanges)
+    ref = streamed_paths(inp.reference) if inp.reference is not None else None
+    same, suffix, same_bar = agreement.judge_paths(mine, ref)
+    bar += f"; equal calls: {same_bar}"
+    if problem is None and not same:
+        problem = f"streamed call differs from the plain one ({mine.cross} asks equal{suffix})"
     if problem is None:
         return result(True, "streamed call reassembles to the plain call", bar)
     found = [
         evidence(k, x, problem=problem, tool_calls=x.tool_calls)
-        for k, x in zip(keys, (plain, streamed), strict=True)
+        for keys, pair in asks
+        for k, x in zip(keys, pair, strict=True)
+        if x is not None
     ]
     return result(False, problem, bar, found)
 
@@ -670,6 +770,11 @@ STREAMED = Check(
     "drop or repeat fragments breaks them",
     plan=_plan_streamed,
     judge=_judge_streamed,
+    bar_rule=BarRule.REPEAT_AGREEMENT,
+    bar="both asks: a get_weather call with JSON arguments and the same finish_reason on "
+    "each path; the calls equal, exact where each path repeats itself exactly (and the "
+    "reference's pairs agree exactly), else not significantly less often than the "
+    "reference's (one-sided Boschloo, p >= 0.05)",
 )
 
 
@@ -730,6 +835,7 @@ RESPONSES_API = Check(
     "tools into calls there too",
     plan=_plan_responses,
     judge=_judge_responses,
+    bar="weather: a schema-valid get_weather call; no-fit: no call (n/a without the endpoint)",
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from parity.conformance.base import (
+    BarRule,
     Check,
     CheckInput,
     CheckResult,
@@ -66,6 +67,7 @@ REPORTED = Check(
     why="you are billed from usage; a provider that omits or miscounts it cannot be audited",
     plan=_plan_reported,
     judge=_judge_reported,
+    bar="usage present, integers, prompt + completion = total, no text billed as 0 tokens",
 )
 
 STREAMED = Check(
@@ -75,6 +77,7 @@ STREAMED = Check(
     why="streaming clients can only meter and audit what they are billed from that chunk",
     plan=_plan_streamed,
     judge=_judge_reported,
+    bar="as usage.reported, on the stream's final usage chunk",
 )
 
 
@@ -86,7 +89,7 @@ def _plan_prompt_tokens(ctx: PlanContext) -> list[Request]:
 def _judge_prompt_tokens(inp: CheckInput) -> CheckResult:
     if (failed := all_failed(inp)) is not None:
         return failed
-    bar = f"[reference, reference + {PROMPT_TOKEN_SLACK}]"
+    bar = f"[reference, reference + {PROMPT_TOKEN_SLACK}] (fewer is a finding too)"
     if inp.reference is None:
         return CheckResult(Status.NOT_APPLICABLE, "no reference provider", bar)
     key, x = next(iter(inp.exchanges.items()))
@@ -98,7 +101,7 @@ def _judge_prompt_tokens(inp: CheckInput) -> CheckResult:
     if got is None:
         return CheckResult(Status.FAIL, "no prompt_tokens", bar, [evidence(key, x)])
     ok = expected <= got <= expected + PROMPT_TOKEN_SLACK
-    figure = f"prompt_tokens {got} vs reference {expected}"
+    figure = f"prompt_tokens {got} vs reference {expected} ({got - expected:+d})"
     found = [] if ok else [evidence(key, x, prompt_tokens=got, reference_prompt_tokens=expected)]
     return CheckResult(Status.PASS if ok else Status.FAIL, figure, bar, found)
 
@@ -112,15 +115,18 @@ PROMPT_TOKENS = Check(
     plan=_plan_prompt_tokens,
     judge=_judge_prompt_tokens,
     needs_reference=True,
+    bar_rule=BarRule.REFERENCE_FIGURE,
+    bar=f"the reference's prompt_tokens for the same conversation, up to {PROMPT_TOKEN_SLACK} "
+    "more (framing tokens); any fewer fails (part of the conversation was dropped)",
 )
 
 
-OVERCHARGE_BAR = 0.02  # 2%: rounding and an end-of-turn token, nothing more
+OVERCHARGE_BAR = 0.02  # 2% either way: rounding and an end-of-turn token, nothing more
 CHUNK_SLACK = 2  # tokens: a role chunk, an end token
 
 
 def _plan_completion(ctx: PlanContext) -> list[Request]:
-    return streaming.plan_pairs(ctx)  # the same requests: no extra cost
+    return streaming.plan_first_pairs(ctx)  # requests streaming.pairs sends: no extra cost
 
 
 def _overcharges(inp: CheckInput) -> list[tuple[str, Exchange, int, int, str]]:
@@ -148,7 +154,10 @@ def _judge_completion(inp: CheckInput) -> CheckResult:
     if (failed := all_failed(inp)) is not None:
         return failed
     counted = _overcharges(inp)
-    bar = f"billed <= returned + {OVERCHARGE_BAR:.0%} (+{CHUNK_SLACK} tokens on streams)"
+    bar = (
+        f"billed within ±{OVERCHARGE_BAR:.0%} of returned (±{CHUNK_SLACK} tokens on streams): "
+        "an undercount fails too"
+    )
     if not counted:
         return not_applicable(
             "nothing to count against: no usage, or no reference with the same text and no "
@@ -161,7 +170,7 @@ def _judge_completion(inp: CheckInput) -> CheckResult:
     bad = [
         evidence(k, x, billed=b, returned=r, counted_by=how)
         for k, x, b, r, how in counted
-        if b > r * (1 + OVERCHARGE_BAR) + (CHUNK_SLACK if how.startswith("streamed") else 0.5)
+        if abs(b - r) > r * OVERCHARGE_BAR + (CHUNK_SLACK if how.startswith("streamed") else 0.5)
     ]
     how = sorted({c[4] for c in counted})
     figure = f"billed {billed} vs {returned} returned ({over:+.1%}; {', '.join(how)})"
@@ -172,11 +181,15 @@ COMPLETION_TOKENS = Check(
     id="usage.completion_tokens",
     family="token accounting",
     checks="completion_tokens matches the tokens actually returned (the reference's count "
-    "for the same text, or the stream's token chunks); an overcharge is given in %",
+    "for the same text, or the stream's token chunks), either way; the difference in %",
     why="output tokens are most of the bill; a provider that bills more than it returns "
-    "overcharges on every request",
+    "overcharges on every request, and one that bills less counts with another tokenizer "
+    "(or hides tokens), so its bill cannot be audited either",
     plan=_plan_completion,
     judge=_judge_completion,
+    bar_rule=BarRule.REFERENCE_FIGURE,
+    bar=f"billed within ±{OVERCHARGE_BAR:.0%} of the reference's count for the same text (else "
+    f"of the stream's token chunks, ±{CHUNK_SLACK} tokens): over- and undercounts both fail",
 )
 
 USAGE_CHECKS = [REPORTED, STREAMED, PROMPT_TOKENS, COMPLETION_TOKENS]
