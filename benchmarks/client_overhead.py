@@ -13,13 +13,18 @@ plays an OpenAI-compatible streaming endpoint in two ways, chosen by the request
   minus the gap the server wrote. Requests are matched by id (chunk `id`, or aiperf's
   X-Request-ID header). At 1, 10 and 100 concurrent streams.
 
-Each client runs in its own process: parity (`ProviderClient.chat(stream=True)`), a plain
-openai-SDK streaming loop (`AsyncOpenAI().chat.completions.create(stream=True)`, timestamps
-taken as each chunk is yielded), and aiperf (its own per-request export). aiperf's CPU is
+Each client runs in its own process: parity (`ProviderClient.chat(stream=True)`), bare
+aiohttp and httpx streaming loops (each block of bytes stamped as the library hands it over,
+split by parity's `SSEParser`, one `orjson.loads` per event; aiohttp's `sent` taken at its
+headers-sent trace hook, as parity takes it once a connection is had: the transport's own
+cost, docs/transport.md), a plain openai-SDK streaming loop
+(`AsyncOpenAI().chat.completions.create(stream=True)`, timestamps taken as each chunk is
+yielded), and aiperf (its own per-request export). aiperf's CPU is
 that of all its processes (RUSAGE_CHILDREN), measured as the difference between two runs of
 different sizes, so its start-up does not count.
 
-    .venv/bin/python benchmarks/client_overhead.py                 # parity, openai, aiperf
+    .venv/bin/python benchmarks/client_overhead.py                 # every client
+    .venv/bin/python benchmarks/client_overhead.py --clients parity,aiohttp,httpx
     .venv/bin/python benchmarks/client_overhead.py --aiperf none   # without aiperf
 
 aiperf is not a dependency of parity (it pins other versions of rich and orjson): install it

@@ -371,6 +371,29 @@ async def test_a_hung_provider_does_not_hold_another_and_resume_sends_the_rest(
         assert len(store.stored_keys(run_id, "hung")) == 13
 
 
+async def test_a_hung_preflight_does_not_hold_another_provider(
+    server: ScriptedServer, tmp_path: Path
+) -> None:
+    hung = provider(server.base("hang"), name="hung", timeout_s=2)
+    good = provider(server.base("ok"), name="good", timeout_s=5)
+    finished: dict[str, float] = {}
+    start = time.monotonic()
+
+    def progress(name: str, done: int, total: int) -> None:
+        if done == total:
+            finished[name] = time.monotonic() - start
+
+    with Store(tmp_path / "p.db") as store:
+        run_id = store.create_run("run", None, {}, __version__)
+        async with Runner(store, run_id, [hung, good], progress=progress) as runner:
+            answered = await runner.probe_and_send(lambda p: _planned(p.name, 2, 6))
+        assert [p.name for p in answered] == ["good"]
+        assert finished["good"] < 2 <= time.monotonic() - start  # before hung's probe ended
+        assert runner.stats.unreachable["hung"].startswith("timed out")
+        assert len(store.stored_keys(run_id, "good")) == 8
+        assert server.count("hang") == 0  # no completion was sent to it
+
+
 async def test_max_time_stops_sending_and_keeps_what_is_stored(
     server: ScriptedServer, tmp_path: Path
 ) -> None:

@@ -18,10 +18,12 @@ from parity.accuracy.evaluate import (
     EvalOptions,
     analyse_eval,
     drive_adaptive,
+    fixed_requests,
     load_suite,
     planned_fixed,
     sample_records,
 )
+from parity.accuracy.suites import Suite
 from parity.core.analysis import stored_providers
 from parity.core.config import ProvidersFile
 from parity.core.errors import ConfigError
@@ -102,23 +104,12 @@ def run_eval(
                 options.cache,
                 max_time_s=options.max_time_s,
             ) as runner:
-                reachable = await runner.preflight()
-                reference = next((p for p in reachable if p.reference), None)
-                if options.adaptive and reference is not None:
-                    state = AdaptiveEval(suite, reachable, reference, options)
-
-                    def fetch(
-                        planned: Mapping[str, list[Request]],
-                    ) -> dict[str, dict[str, Exchange]]:
-                        return {
-                            n: store.get_exchanges(current, n, [r.key for r in reqs])
-                            for n, reqs in planned.items()
-                        }
-
-                    await drive_adaptive(state, runner.send, fetch, lambda s: _describe(bars, s))
-                else:
+                if options.adaptive and any(p.reference for p in providers.providers):
+                    await _adaptive_or_fixed(runner, store, current, suite, options, bars)
+                else:  # fixed: each provider pinged and sampled on its own, none waits
                     runner.progress = bars
-                    await runner.send(planned_fixed(reachable, suite, options.repeats))
+                    requests = fixed_requests(suite, options.repeats)
+                    await runner.probe_and_send(lambda _provider: requests)
             for name, detail in runner.stats.unreachable.items():
                 bars.label(name, f"{name} (unreachable: {detail})")
             for name in runner.stats.unavailable:
@@ -126,6 +117,31 @@ def run_eval(
 
         asyncio.run(main())
     return run.run_id
+
+
+async def _adaptive_or_fixed(
+    runner: Runner,
+    store: Store,
+    run_id: str,
+    suite: Suite,
+    options: EvalOptions,
+    bars: ProviderBars,
+) -> None:
+    """Adaptive rounds when the reference answered its preflight, else the fixed design."""
+    reachable = await runner.preflight()
+    reference = next((p for p in reachable if p.reference), None)
+    if reference is None:
+        runner.progress = bars
+        await runner.send(planned_fixed(reachable, suite, options.repeats))
+        return
+    state = AdaptiveEval(suite, reachable, reference, options)
+
+    def fetch(planned: Mapping[str, list[Request]]) -> dict[str, dict[str, Exchange]]:
+        return {
+            n: store.get_exchanges(run_id, n, [r.key for r in reqs]) for n, reqs in planned.items()
+        }
+
+    await drive_adaptive(state, runner.send, fetch, lambda s: _describe(bars, s))
 
 
 def analyse_and_store_eval(db: Path, run_id: str, options: EvalOptions) -> list[dict[str, Any]]:

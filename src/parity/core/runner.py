@@ -1,14 +1,15 @@
 """Scheduling: send every planned request once, store each exchange as soon as it completes.
 
-Providers are measured concurrently and independently: a preflight (GET /models) for all at
-once, then one task per provider that sends its sequential requests (speed) one at a time,
-with nothing else of that provider in flight, and then the rest, at most `max_concurrency`
-in flight. One provider's slow or hung requests never hold another's: each request is bounded
-by its provider's `timeout_s` (no data event) and `deadline_s` (whole request), and a
-provider that fails `UNAVAILABLE_AFTER` attempts in a row at the transport (connect error,
-timeout, stall, deadline, HTTP 502/503/504; a success or any other answer resets the count)
-is unavailable: its remaining requests are not sent, nothing is stored for them (so
-`--resume` sends them later), and it is recorded as not reachable, with the reason.
+Providers are measured concurrently and independently: one task per provider that pings it
+(GET /models; `preflight` does this for all at once where a caller needs every answer
+first), then sends its sequential requests (speed) one at a time, with nothing else of that
+provider in flight, and then the rest, at most `max_concurrency` in flight. One provider's
+slow or hung requests never hold another's: each request is bounded by its provider's
+`timeout_s` (no data event) and `deadline_s` (whole request), and a provider that fails
+`UNAVAILABLE_AFTER` attempts in a row at the transport (connect error, timeout, stall,
+deadline, HTTP 502/503/504; a success or any other answer resets the count) is unavailable:
+its remaining requests are not sent, nothing is stored for them (so `--resume` sends them
+later), and it is recorded as not reachable, with the reason.
 
 `max_time_s` bounds the whole run: when it is up, sending stops (requests in flight are
 dropped, unstored), what is stored stays, and `DeadlineReached` is raised, which ends the
@@ -110,39 +111,60 @@ class Runner:
                 raise DeadlineReached from None
             raise
 
+    async def _probe(self, provider: Provider) -> bool:
+        """Ping one provider (GET /models) and record whether it answered."""
+        probe = await self._clients[provider.name].list_models()
+        self.store.set_reachability(self.run_id, provider.name, probe.reachable, probe.detail)
+        if not probe.reachable:
+            self.stats.unreachable[provider.name] = probe.detail
+        return probe.reachable
+
     async def preflight(self) -> list[Provider]:
         """Ping every provider (GET /models), record reachability, return the reachable ones."""
-        probes = await self._within_max_time(
-            asyncio.gather(*(self._clients[p.name].list_models() for p in self.providers))
+        answered = await self._within_max_time(
+            asyncio.gather(*(self._probe(p) for p in self.providers))
         )
-        reachable = []
-        for provider, probe in zip(self.providers, probes, strict=True):
-            self.store.set_reachability(self.run_id, provider.name, probe.reachable, probe.detail)
-            if probe.reachable:
-                reachable.append(provider)
-            else:
-                self.stats.unreachable[provider.name] = probe.detail
-        return reachable
+        return [p for p, ok in zip(self.providers, answered, strict=True) if ok]
 
     async def send(self, planned: Mapping[str, Sequence[Request]]) -> None:
         """Send, per provider name, the planned requests whose key is not stored yet."""
         by_name = {p.name: p for p in self.providers}
-        pending: dict[str, list[Request]] = {}
-        done: dict[str, int] = {}
-        totals: dict[str, int] = {}
-        for name, requests in planned.items():
-            stored = self.store.stored_keys(self.run_id, name)
-            pending[name] = [r for r in requests if r.key not in stored]
-            done[name] = len(requests) - len(pending[name])
-            totals[name] = len(requests)
-            self.stats.skipped[name] = self.stats.skipped.get(name, 0) + done[name]
-            self.stats.sent.setdefault(name, 0)
-            if self.progress:
-                self.progress(name, done[name], totals[name])
+        await self._within_max_time(
+            _all(self._measure(by_name[name], requests) for name, requests in planned.items())
+        )
 
-        async def one(provider: Provider, req: Request) -> None:
-            name = provider.name
-            client = self._clients[name]
+    async def probe_and_send(
+        self, planned: Callable[[Provider], Sequence[Request]]
+    ) -> list[Provider]:
+        """Each provider on its own: its preflight, then, if it answered, the requests
+        `planned(provider)` not stored yet; a provider whose preflight hangs holds up no
+        other's requests. Returns the providers that answered, in order."""
+        answered: set[str] = set()
+
+        async def pipeline(provider: Provider) -> None:
+            if await self._probe(provider):
+                answered.add(provider.name)
+                await self._measure(provider, planned(provider))
+
+        await self._within_max_time(_all(pipeline(p) for p in self.providers))
+        return [p for p in self.providers if p.name in answered]
+
+    async def _measure(self, provider: Provider, requests: Sequence[Request]) -> None:
+        """One provider's requests not stored yet: the sequential ones one by one, then the
+        rest, at most `max_concurrency` in flight; none once it is unavailable."""
+        name = provider.name
+        client = self._clients[name]
+        stored = self.store.stored_keys(self.run_id, name)
+        pending = [r for r in requests if r.key not in stored]
+        total = len(requests)
+        done = total - len(pending)
+        self.stats.skipped[name] = self.stats.skipped.get(name, 0) + done
+        self.stats.sent.setdefault(name, 0)
+        if self.progress:
+            self.progress(name, done, total)
+
+        async def one(req: Request) -> None:
+            nonlocal done
             cache_key = cache_key_for(provider, req) if self.cache else None
             exchange = self.store.cached(cache_key) if cache_key else None
             if exchange is not None:
@@ -157,26 +179,21 @@ class Runner:
                 if cache_key and exchange.ok:
                     self.store.put_cached(cache_key, exchange)
             self.store.add_exchange(self.run_id, name, req.probe, req.key, exchange)
-            done[name] += 1
+            done += 1
             if self.progress:
-                self.progress(name, done[name], totals[name])
+                self.progress(name, done, total)
 
-        async def measure(provider: Provider) -> None:
-            """One provider's requests: the sequential ones one by one, then the rest."""
-            requests = pending[provider.name]
-            for req in requests:
-                if req.sequential:
-                    await one(provider, req)
-            limit = asyncio.Semaphore(provider.max_concurrency)
+        for req in pending:
+            if req.sequential:
+                await one(req)
+        limit = asyncio.Semaphore(provider.max_concurrency)
 
-            async def limited(req: Request) -> None:
-                async with limit:
-                    await one(provider, req)
+        async def limited(req: Request) -> None:
+            async with limit:
+                await one(req)
 
-            await _all(limited(r) for r in requests if not r.sequential)
-            self._note_unavailable(provider.name)
-
-        await self._within_max_time(_all(measure(by_name[name]) for name in pending))
+        await _all(limited(r) for r in pending if not r.sequential)
+        self._note_unavailable(name)
 
     def _note_unavailable(self, name: str) -> None:
         """Record a provider whose requests were held back as not reachable, with why."""
@@ -244,6 +261,5 @@ async def execute(
         progress,
         max_time_s=options.max_time_s,
     ) as runner:
-        reachable = await runner.preflight()
-        await runner.send({p.name: plan.requests(run_id, p) for p in reachable})
+        await runner.probe_and_send(lambda provider: plan.requests(run_id, provider))
     return runner.stats
