@@ -325,7 +325,9 @@ class ProviderClient:
                         await self._http.release(response)
             except _NoResponse as exc:
                 verb = "timed out" if exc.kind is ErrorClass.TIMEOUT else "cannot connect"
-                return self._probe(False, None, f"{verb}: {exc.detail}")
+                reason = exc.detail.removeprefix("no response: ")
+                reason = reason.removeprefix("timed out before a response: ")
+                return self._probe(False, None, f"{verb}: {reason}")
             except TimeoutError:
                 return self._probe(False, None, f"timed out: no model list within {deadline:g} s")
         if status != 200:
