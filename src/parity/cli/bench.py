@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from parity.cli.common import DbOption, MaxTime, err
+from parity.cli.common import DbOption, GuidellmCsvOut, GuidellmJsonOut, MaxTime, err
 from parity.cli.common import out as console
 from parity.core.errors import ConfigError
 from parity.core.lifecycle import open_run
@@ -77,12 +77,15 @@ def bench(
         bool, typer.Option(help="Also print count/mean/p50/p90/p99/min/max of every metric.")
     ] = False,
     max_time: MaxTime = None,
+    guidellm_json: GuidellmJsonOut = None,
+    guidellm_csv: GuidellmCsvOut = None,
 ) -> None:
     """Benchmark speed and price: TTFT, TTFAT, output speed, TPOT, ITL, E2E, throughput,
     goodput, token counts and cost, per provider, under a chosen workload and load.
 
     Providers are measured one after another. Every exchange is stored (run kind "bench");
-    tables go to the terminal, and JSON, CSV and a speed-vs-price SVG to --out.
+    tables go to the terminal, and JSON, CSV and a speed-vs-price SVG to --out;
+    --guidellm-json/--guidellm-csv also write the benchmarks under guidellm's metric names.
     """
     from parity.bench.metrics import parse_slo
     from parity.bench.plan import build_steps
@@ -156,6 +159,11 @@ def bench(
         f"store: {db}   json: {paths['json']}   csv: {paths['csv']}   chart: {paths['svg']}",
         highlight=False,
     )
+    if guidellm_json is not None or guidellm_csv is not None:
+        from parity.report.guidellm import write_guidellm
+
+        for path in write_guidellm({**report, "options": options}, guidellm_json, guidellm_csv):
+            console.print(f"guidellm: {path}", highlight=False)
 
 
 def _summary_only(report: dict[str, Any]) -> dict[str, Any]:

@@ -21,15 +21,20 @@ from rich.console import Console
 __all__ = [
     "CsvOut",
     "DbOption",
+    "GuidellmCsvOut",
+    "GuidellmJsonOut",
     "HtmlOut",
+    "InspectLogOut",
     "JsonOut",
     "JunitOut",
+    "LmEvalOut",
     "MarkdownOut",
     "MaxTime",
     "console",
     "err",
     "exit_with",
     "out",
+    "write_foreign",
     "write_reports",
 ]
 
@@ -90,6 +95,74 @@ MarkdownOut = Annotated[
     Path | None,
     typer.Option("--markdown", help="Write a Markdown summary (for a PR comment) here."),
 ]
+InspectLogOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--inspect-log",
+        metavar="PATH",
+        help="Eval runs: write inspect_ai eval logs (one per provider) under this folder "
+        "(inspect view --log-dir PATH), or to PATH.json.",
+    ),
+]
+LmEvalOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--lm-eval",
+        metavar="PATH",
+        help="Eval runs: write lm-eval results (PATH/<provider>/results_<date>.json and "
+        "samples), or to PATH.json.",
+    ),
+]
+GuidellmJsonOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--guidellm-json",
+        metavar="PATH",
+        help="Bench runs: write the benchmarks in guidellm's report shape (its metric names).",
+    ),
+]
+GuidellmCsvOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--guidellm-csv",
+        metavar="PATH",
+        help="Bench runs: one CSV row per benchmark, guidellm's column names "
+        "(time_to_first_token_ms_p99, ...).",
+    ),
+]
+
+
+def write_foreign(
+    db: Path,
+    run_id: str,
+    *,
+    inspect_log: Path | None = None,
+    lm_eval: Path | None = None,
+    guidellm_json: Path | None = None,
+    guidellm_csv: Path | None = None,
+) -> None:
+    """Write the run in the formats of other tools given a path: inspect_ai logs and lm-eval
+    results (eval runs), guidellm JSON and CSV (bench runs); prints the files written."""
+    if not any((inspect_log, lm_eval, guidellm_json, guidellm_csv)):
+        return
+    from parity.core.store import Store
+
+    written: list[Path] = []
+    with Store(db) as store:
+        if inspect_log is not None:
+            from parity.report.inspect_log import write_inspect_logs
+
+            written += write_inspect_logs(store, run_id, inspect_log)
+        if lm_eval is not None:
+            from parity.report.lm_eval import write_lm_eval
+
+            written += write_lm_eval(store, run_id, lm_eval)
+        if guidellm_json is not None or guidellm_csv is not None:
+            from parity.report.guidellm import bench_report, write_guidellm
+
+            written += write_guidellm(bench_report(store, run_id), guidellm_json, guidellm_csv)
+    for path in written:
+        err.print(f"wrote {path}", highlight=False)
 
 
 def write_reports(

@@ -13,12 +13,15 @@ from parity.cli.common import (
     CsvOut,
     DbOption,
     HtmlOut,
+    InspectLogOut,
     JunitOut,
+    LmEvalOut,
     MarkdownOut,
     MaxTime,
     err,
     exit_with,
     out,
+    write_foreign,
     write_reports,
 )
 from parity.core.config import load_providers
@@ -32,8 +35,47 @@ def eval_command(
     ] = None,
     suite: Annotated[
         str,
-        typer.Option(help="easy, aime2025, gsm8k, or a .jsonl/.py suite file; NAME:N takes N."),
+        typer.Option(
+            help="easy, aime2025, gsm8k, a suite file (.jsonl, .json, .csv, .parquet, .arrow, "
+            ".toml, .py) or a data set folder; NAME:N takes N."
+        ),
     ] = "easy",
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field",
+            metavar="FIELD=COLUMN",
+            help="Suite files: which column is a parity field (id, input, target, choices), "
+            "e.g. --field input=question --field target=answer; repeatable.",
+        ),
+    ] = None,
+    scorer: Annotated[
+        str | None,
+        typer.Option(
+            help="Suite files: the default scorer (numeric, math, exact, regex, "
+            "multiple_choice, ...)."
+        ),
+    ] = None,
+    few_shot: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Suite files: ask N rows of the file before each problem (not asked)."
+        ),
+    ] = None,
+    few_shot_seed: Annotated[
+        int | None, typer.Option(help="Suite files: seed drawing the few-shot rows (0).")
+    ] = None,
+    split: Annotated[
+        str | None,
+        typer.Option(help="Data set folders: the split (default test, else the only one)."),
+    ] = None,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            help="Suite files: the prompt, a str.format template over the row's columns, "
+            "{input} and {choices}."
+        ),
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Use N problems (seeded).")] = None,
     repeats: Annotated[
         int, typer.Option(min=1, help="Samples per problem (fixed), or the adaptive cap.")
@@ -80,6 +122,8 @@ def eval_command(
     html_out: HtmlOut = None,
     junit_out: JunitOut = None,
     markdown_out: MarkdownOut = None,
+    inspect_log: InspectLogOut = None,
+    lm_eval: LmEvalOut = None,
     max_time: MaxTime = None,
 ) -> None:
     """Accuracy on a suite, repeated, with confidence intervals and a verdict vs the reference.
@@ -120,6 +164,12 @@ def eval_command(
             system_prompt=system_prompt,
             cache=cache,
             max_time_s=max_time,
+            fields=parse_fields(field or []),
+            scorer=scorer,
+            few_shot=few_shot,
+            few_shot_seed=few_shot_seed,
+            split=split,
+            template=template,
         )
         check_suite(options)
         run_id = None
@@ -136,5 +186,17 @@ def eval_command(
         markdown_path=markdown_out,
         eval_=True,
     )
+    write_foreign(db, run_id, inspect_log=inspect_log, lm_eval=lm_eval)
     degraded = [r for r in results if (r.get("vs_reference") or {}).get("verdict") == "degraded"]
     exit_with(1 if degraded else 0)
+
+
+def parse_fields(values: list[str]) -> dict[str, str]:
+    """`--field FIELD=COLUMN` values as a mapping; a value without '=' is a `ConfigError`."""
+    fields: dict[str, str] = {}
+    for value in values:
+        name, sep, column = value.partition("=")
+        if not sep or not name.strip() or not column.strip():
+            raise ConfigError(f"--field {value!r}: write FIELD=COLUMN, e.g. input=question")
+        fields[name.strip()] = column.strip()
+    return fields

@@ -10,12 +10,17 @@ import typer
 from parity.cli.common import (
     CsvOut,
     DbOption,
+    GuidellmCsvOut,
+    GuidellmJsonOut,
     HtmlOut,
+    InspectLogOut,
     JsonOut,
     JunitOut,
+    LmEvalOut,
     MarkdownOut,
     exit_with,
     out,
+    write_foreign,
     write_reports,
 )
 from parity.core.errors import ConfigError
@@ -41,9 +46,14 @@ def report_command(
     html_out: HtmlOut = None,
     junit_out: JunitOut = None,
     markdown_out: MarkdownOut = None,
+    inspect_log: InspectLogOut = None,
+    lm_eval: LmEvalOut = None,
+    guidellm_json: GuidellmJsonOut = None,
+    guidellm_csv: GuidellmCsvOut = None,
 ) -> None:
     """Print a run's leaderboard again, recomputed from the store, and write it as JSON, CSV,
-    JUnit XML or Markdown if asked. Costs nothing (no request is sent)."""
+    JUnit XML or Markdown if asked; an eval run also as inspect_ai logs or lm-eval results,
+    a bench run in guidellm's shape. Costs nothing (no request is sent)."""
     from parity.core.plan import RunOptions
     from parity.core.store import Store
 
@@ -76,6 +86,14 @@ def report_command(
         html_path=html_out,
         junit_path=junit_out,
         markdown_path=markdown_out,
+    )
+    write_foreign(
+        db,
+        info.id,
+        inspect_log=inspect_log,
+        lm_eval=lm_eval,
+        guidellm_json=guidellm_json,
+        guidellm_csv=guidellm_csv,
     )
 
 
