@@ -14,6 +14,7 @@ from typing import Any
 
 from parity.accuracy import probe as accuracy
 from parity.bench import probe as speed
+from parity.conformance import base
 from parity.conformance.base import Check, CheckInput, PlanContext, Status
 from parity.core.config import Provider
 from parity.core.exchange import Exchange
@@ -117,10 +118,13 @@ def analyse_run(
                 result.accuracy["suite"] = suite.name
                 factor = options.reference_repeats if provider.reference else 1
                 result.accuracy["repeats"] = options.repeats * factor
-            if options.conformance:
-                result.conformance = conformance_rows(
-                    provider, exchanges, reference, reference_exchanges, plan
-                )
+        if options.conformance and (exchanges or result.reachable is False):
+            # A provider the run found unreachable or unavailable gets a row per check too:
+            # an error (unavailable), never a failure and never a silent gap.
+            down = (result.detail or "unreachable") if result.reachable is False else None
+            result.conformance = conformance_rows(
+                provider, exchanges, reference, reference_exchanges, plan, unavailable=down
+            )
         results.append(result)
     # Every provider against the reference at once: Holm across them (stats.estimates).
     if reference_scores is not None and reference is not None:
@@ -161,9 +165,17 @@ def conformance_rows(
     reference: Provider | None,
     reference_exchanges: Mapping[str, Exchange] | None,
     plan: RunPlan | RunOptions,
+    *,
+    unavailable: str | None = None,
 ) -> list[dict[str, Any]]:
     """Judge every selected conformance check for `provider`: one JSON-ready row per check
-    (id, family, checks, required, status, figure, bar, cost, evidence)."""
+    (id, family, checks, required, status, figure, bar, cost, evidence).
+
+    An outage is no finding: a check whose every request failed at the transport (no
+    connection, a timeout, a gateway's 502/503/504) is an error "unavailable: ...", and so is,
+    for a provider the run marked `unavailable` (the reason: unreachable at the start, or
+    unavailable after consecutive transport failures), every check that is incomplete or
+    holds a transport failure. A reference with no usable answer to a check sets no bar."""
     plan = RunPlan.of(plan)
     options = plan.options
     out = []
@@ -171,10 +183,17 @@ def conformance_rows(
         planned = check.plan(PlanContext(provider, options.tries))
         keys = [r.key for r in planned]
         mine = {k: exchanges[k] for k in keys if k in exchanges}
+        gate = base.unavailable(len(keys), mine, unavailable) if unavailable else None
+        if gate is None and len(mine) == len(keys):
+            gate = base.outage(mine)
+        if gate is not None:
+            out.append(_row(check, gate.status, gate.figure, gate.bar, gate.evidence, len(keys)))
+            continue
         if len(mine) < len(keys):
             out.append(_row(check, "n/a", "not run (incomplete)", "-", [], len(keys)))
             continue
         ref = None
+        ref_down = False
         if (
             reference is not None
             and reference_exchanges is not None
@@ -182,10 +201,16 @@ def conformance_rows(
         ):
             ref_keys = [r.key for r in check.plan(PlanContext(reference, options.tries))]
             ref = {k: reference_exchanges[k] for k in ref_keys if k in reference_exchanges}
+            if len(ref) < len(ref_keys) or base.outage(ref) is not None:
+                ref, ref_down = None, True  # an outage (or a gap) sets no bar
         if check.needs_reference and ref is None and not provider.reference:
-            out.append(
-                _row(check, "n/a", "needs a reference provider: none in this run", "-", [], 0)
+            why = (
+                "needs a reference provider: the reference has no usable answer to it "
+                "(unavailable or incomplete)"
+                if ref_down
+                else "needs a reference provider: none in this run"
             )
+            out.append(_row(check, "n/a", why, "-", [], 0))
             continue
         try:
             res = check.judge(CheckInput(provider, mine, ref, options.tries))
