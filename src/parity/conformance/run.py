@@ -3,7 +3,8 @@
 A conform run is an ordinary run (same store, resume and reports) with speed and accuracy
 off and the chosen checks on; this module adds what the command shows: the cost of each
 check before sending, the check x provider table after, the total spent, and the exit
-status (1 when a required check fails or errors on any provider).
+status (1 when a required check fails on any provider, or errors: a provider unreachable
+or unavailable, whose checks are errors, not failures).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from parity.core.plan import RunOptions, RunPlan
 from parity.core.session import run_providers
 from parity.core.store import Store
 from parity.report.conform_table import conform_table, cost_table
-from parity.report.terminal import failures
+from parity.report.terminal import ERRORS_HEADING, errors, failures
 
 KIND = "conform"
 
@@ -78,6 +79,11 @@ def run_conform(
         out.print("[bold]failures[/] (evidence: the request and the response, in --json)")
         for line in lines:
             out.print(line, highlight=False)
+    unanswered = errors(list(results))
+    if unanswered:
+        out.print(ERRORS_HEADING)
+        for line in unanswered:
+            out.print(line, highlight=False)
     requests = sum(r.requests for r in results)
     tokens = sum(r.prompt_tokens + r.completion_tokens for r in results)
     cost = sum(r.cost_usd or 0 for r in results)
@@ -89,7 +95,9 @@ def run_conform(
 
 
 def failed_required(results: Sequence[ProviderResult]) -> list[tuple[str, str]]:
-    """(provider, check id) for every required check that failed or errored."""
+    """(provider, check id) for every required check that failed or errored (an error: no
+    usable answer, the provider unreachable or unavailable; exit code 1 as for a failure,
+    as `parity run` exits 1 on an unreachable provider; JUnit tells them apart)."""
     return [
         (r.name, c["id"])
         for r in results

@@ -11,7 +11,8 @@ from parity.conformance.base import Check, PlanContext
 from parity.core.analysis import ProviderResult
 from parity.core.config import Provider
 
-STATUS_STYLE = {"pass": "green", "fail": "bold red", "error": "red", "n/a": "dim"}
+STATUS_STYLE = {"pass": "green", "fail": "bold red", "error": "yellow", "n/a": "dim"}
+"""An error (no usable answer: an outage) is yellow, apart from a failure (a finding)."""
 FIGURE_CHARS = 46
 
 
@@ -22,11 +23,13 @@ def cost_table(checks: Sequence[Check], providers: Sequence[Provider], tries: in
     table.add_column("check")
     table.add_column("family")
     table.add_column("needs reference", justify="center")
+    table.add_column("bar")
     for provider in providers:
         table.add_column(provider.name, justify="right")
     for check in checks:
         costs = [str(check.cost(PlanContext(p, tries))) for p in providers]
-        table.add_row(check.id, check.family, "yes" if check.needs_reference else "", *costs)
+        reference = "yes" if check.needs_reference else ""
+        table.add_row(check.id, check.family, reference, check.bar_rule.value, *costs)
     return table
 
 

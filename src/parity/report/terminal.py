@@ -38,13 +38,11 @@ def leaderboard(results: list[ProviderResult], title: str) -> Table:
         verdict = r.verdict
         style = VERDICT_STYLE.get(verdict, "")
         if r.reachable is False:
-            row = ["-"] * 4 + [f"[{style}]unreachable[/]", "-", "-", dollars(r.blended_price), "-"]
-            table.add_row(r.name, *row)
+            conform = conformance_cell(r)
+            row = ["-"] * 4 + [f"[{style}]unreachable[/]", "-", conform]
+            table.add_row(r.name, *row, dollars(r.blended_price), "-")
             continue
-        passed, judged = r.conformance_counts()
-        conform = f"{passed}/{judged}" if judged else "-"
-        if judged and passed < judged:
-            conform = f"[red]{conform}[/]"
+        conform = conformance_cell(r)
         table.add_row(
             r.name,
             ms((r.speed or {}).get("ttft_ms", {}).get("p50")),
@@ -60,27 +58,61 @@ def leaderboard(results: list[ProviderResult], title: str) -> Table:
     return table
 
 
+def conformance_cell(r: ProviderResult) -> str:
+    """'passed/judged' over the checks that got an answer (pass or fail), red when one
+    failed; checks without a usable answer (an outage, not a finding) counted apart, in
+    yellow: '3/3 · 14 error'; '-' when no check applied."""
+    statuses = [str(c["status"]) for c in r.conformance]
+    passed, failed = statuses.count("pass"), statuses.count("fail")
+    errors = statuses.count("error")
+    text = f"{passed}/{passed + failed}" if passed + failed else ""
+    if failed:
+        text = f"[red]{text}[/]"
+    if errors:
+        text = (text + " · " if text else "") + f"[yellow]{errors} error[/]"
+    return text or "-"
+
+
+def _lines(results: list[ProviderResult], status: str, mark: str) -> list[str]:
+    width = max((len(r.name) for r in results), default=0)
+    return [
+        f"  {mark} {r.name:<{width}}  [bold]{c['id']}[/]: {escape(c['figure'])}"
+        f" [dim](bar: {escape(c['bar'])})[/]"
+        for r in results
+        for c in r.conformance
+        if c["status"] == status
+    ]
+
+
 def failures(results: list[ProviderResult]) -> list[str]:
     """One line per failed conformance check: provider, check, what was found, the bar."""
-    width = max((len(r.name) for r in results), default=0)
-    lines = []
-    for r in results:
-        for c in r.conformance:
-            if c["status"] in ("fail", "error"):
-                lines.append(
-                    f"  [red]✗[/] {r.name:<{width}}  [bold]{c['id']}[/]: {escape(c['figure'])}"
-                    f" [dim](bar: {escape(c['bar'])})[/]"
-                )
-    return lines
+    return _lines(results, "fail", "[red]✗[/]")
+
+
+def errors(results: list[ProviderResult]) -> list[str]:
+    """One line per conformance check without a usable answer (status error: the provider
+    unavailable, or every request of the check failed at the transport): no finding."""
+    return _lines(results, "error", "[yellow]![/]")
+
+
+ERRORS_HEADING = (
+    "[bold]conformance errors[/] (no usable answer: the provider was unavailable; an "
+    "outage, not a conformance failure)"
+)
 
 
 def print_report(console: Console, results: list[ProviderResult], title: str) -> None:
-    """Print the leaderboard, then the conformance failures."""
+    """Print the leaderboard, then the conformance failures, then the errors."""
     console.print(leaderboard(results, title))
     lines = failures(results)
     if lines:
         console.print("[bold]conformance failures[/] (details in the JSON summary)")
         for line in lines:
+            console.print(line, highlight=False)
+    unanswered = errors(results)
+    if unanswered:
+        console.print(ERRORS_HEADING)
+        for line in unanswered:
             console.print(line, highlight=False)
 
 
