@@ -49,14 +49,19 @@ def to_markdown(data: Report | Mapping[str, Any]) -> str:
         mark = MARKS.get(line.status, "•")
         out.append(f"- {mark} **{_inline(f.name)}** {line.status}: {_inline(line.why)}")
     out += ["", *_table(provs, lines)]
-    failed = [(f, c) for f in provs for c in f.failed_checks()]
-    if failed:
-        out += ["", "**Failed checks**", ""]
-        for f, c in failed:
-            out.append(
-                f"- **{_inline(f.name)}** `{c.id}` ({c.status}): "
-                f"{_inline(c.figure)} (bar: {_inline(c.bar)})"
-            )
+    for status, heading in (
+        ("fail", "**Failed checks**"),
+        ("error", "**Checks without a usable answer** (errors: the provider was unavailable; "
+                  "an outage, not a conformance failure)"),
+    ):  # fmt: skip
+        listed = [(f, c) for f in provs for c in f.conformance if c.status == status]
+        if listed:
+            out += ["", heading, ""]
+            for f, c in listed:
+                out.append(
+                    f"- **{_inline(f.name)}** `{c.id}` ({c.status}): "
+                    f"{_inline(c.figure)} (bar: {_inline(c.bar)})"
+                )
     return "\n".join(out) + "\n"
 
 
@@ -87,8 +92,13 @@ def _table(provs: list[Figures], lines: Mapping[str, VerdictLine]) -> list[str]:
 
 
 def _conformance(f: Figures) -> str:
-    judged = f.conformance_judged
-    return f"{f.conformance_passed}/{judged}" if judged else "-"
+    """'passed/judged' over checks that got an answer; errors (an outage) counted apart."""
+    statuses = [c.status for c in f.conformance]
+    passed, judged = statuses.count("pass"), statuses.count("pass") + statuses.count("fail")
+    text = f"{passed}/{judged}" if judged else ""
+    if errors := statuses.count("error"):
+        text = (text + " · " if text else "") + f"{errors} error"
+    return text or "-"
 
 
 def _cell(text: str) -> str:
