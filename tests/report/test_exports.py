@@ -101,10 +101,11 @@ def test_csv_one_row_per_provider_and_metric(data: dict[str, Any]) -> None:
     passed = by[("sloppy", "conformance_passed")]
     assert int(passed["value"]) == int(by[("lossy", "conformance_passed")]["value"]) - 1
     assert passed["n"] == by[("sloppy", "conformance_judged")]["value"]
-    # Unreachable: a status and empty figures, no check rows.
+    # Unreachable: a status and empty figures; every check an error (an outage), no fail.
     assert by[("down", "status")]["value"] == "unreachable"
     assert by[("down", "accuracy")]["value"] == "" and by[("down", "ttft_ms_p50")]["value"] == ""
-    assert [r["metric"] for r in rows if r["provider"] == "down"] == SCALARS
+    assert [r["metric"] for r in rows if r["provider"] == "down"] == SCALARS + checks
+    assert {by[("down", c)]["value"] for c in checks} == {"error"}
 
 
 def test_csv_of_an_eval_run_leaves_speed_and_conformance_empty(
@@ -160,7 +161,10 @@ def test_junit_suites_cases_and_counts(data: dict[str, Any]) -> None:
     assert "no usage in the response" in check.get("message", "")
     assert "(bar: all)" in check.get("message", "")
     assert case("sloppy", "accuracy vs reference").find("failure") is None
-    assert junit_counts(suites["down"]) == {"tests": 1, "failures": 0, "errors": 1, "skipped": 0}
+    # Unreachable: its accuracy and each of its 7 checks an <error>, never a <failure>.
+    assert junit_counts(suites["down"]) == {"tests": 8, "failures": 0, "errors": 8, "skipped": 0}
+    outage = case("down", "usage.reported").find("error")
+    assert outage is not None and outage.get("message", "").startswith("unavailable: ")
     unreachable = case("down", "accuracy vs reference").find("error")
     assert unreachable is not None and "refused" in unreachable.get("message", "")
     na = [c for c in data["providers"][0]["conformance"] if c["status"] == "n/a"]

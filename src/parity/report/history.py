@@ -250,7 +250,9 @@ def diff(store: Store, run_a: str, run_b: str) -> DiffResult:
     - speed: TTFT and output tok/s per-request samples, Mann-Whitney U (two-sided); a
       regression when p < `SPEED_ALPHA` and the median worsened by more than
       `SPEED_TOLERANCE`;
-    - conformance: a check that passed in A and fails (or errors) in B;
+    - conformance: a check that passed in A and fails in B (one without a usable answer in
+      B, an error, is an outage: a change, and no line at all for a provider unreachable
+      or unavailable in B, which its reachability regression covers);
     - verdict: the accuracy verdict vs the reference turned degraded or "no data";
     - reachability: the provider is unreachable in B.
 
@@ -355,13 +357,18 @@ def _provider_diff(
     newly_passing: list[Flip] = []
     for check in fb.conformance:
         before = checks_a.get(check.id)
-        if before is None:
+        if before is None or (fb.unreachable and check.status == "error"):
             continue
-        if before.status == "pass" and check.status in ("fail", "error"):
+        if before.status == "pass" and check.status == "fail":
             newly_failing.append(_flip(before, check))
             regressions.append(
-                f"{name}: conformance {check.id} passed in A, {check.status}s in B: "
+                f"{name}: conformance {check.id} passed in A, fails in B: "
                 f"{check.figure} (bar: {check.bar}; A: {before.figure})"
+            )
+        elif before.status == "pass" and check.status == "error":
+            changes.append(
+                f"{name}: conformance {check.id} passed in A, no usable answer in B (an "
+                f"outage, not a failure): {check.figure}"
             )
         elif before.status in ("fail", "error") and check.status == "pass":
             newly_passing.append(_flip(before, check))
