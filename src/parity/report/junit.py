@@ -3,9 +3,11 @@
 One `<testsuite>` per provider; in it one `<testcase>` for the accuracy verdict against the
 reference and one per conformance check. A degraded (or unmeasurable) accuracy and a failed
 check are `<failure>`s whose message gives the figure and the bar; an unreachable provider,
-and a check the provider never answered, are `<error>`s; checks that do not apply, and the
-reference's own accuracy verdict, are `<skipped>`. Counts follow the common JUnit schema:
-`tests`, `failures`, `errors`, `skipped` on every suite and on `<testsuites>`.
+and a check without a usable answer (an outage: the provider unreachable or unavailable, or
+every request of the check failed at the transport), are `<error>`s, never `<failure>`s;
+checks that do not apply, and the reference's own accuracy verdict, are `<skipped>`. Counts
+follow the common JUnit schema: `tests`, `failures`, `errors`, `skipped` on every suite and
+on `<testsuites>`.
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ def check_case(provider: str, check: ConformanceRow) -> Case:
     kind = {"pass": "pass", "fail": "failure", "error": "error"}.get(status, "skipped")
     if kind == "skipped":
         message = f"{status}: {check.figure}"
+    elif kind == "error" and check.bar == "-":
+        message = check.figure  # no bar was applied: there was nothing to judge
     return Case(classname, name, kind, message, text)
 
 
