@@ -19,7 +19,8 @@ providers_app = typer.Typer(help="Validate and ping a providers file.", no_args_
 def providers_check(
     providers_file: Annotated[Path, typer.Argument(help="Providers TOML file.")],
 ) -> None:
-    """Validate a providers file and ping each endpoint (GET /models). One request each."""
+    """Validate a providers file and check each endpoint answers: GET /models, then a real
+    one-token chat completion (reachable only when it gets a valid answer). Two requests each."""
     providers = load_providers(providers_file)
     ok = asyncio.run(check_providers(providers, out))
     exit_with(0 if ok else 1)

@@ -195,6 +195,13 @@ def outage(exchanges: Mapping[str, Exchange], why: str | None = None) -> CheckRe
     return CheckResult(Status.ERROR, figure, "-", found[:5])
 
 
+def _short(why: str, limit: int = 100) -> str:
+    """The run's reason, once per check: its first clause, without a repeated prefix, cut."""
+    text = " ".join(why.split(";")[0].split())
+    text = text.removeprefix(f"{UNAVAILABLE}:").strip() or text
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def unavailable(planned: int, exchanges: Mapping[str, Exchange], why: str) -> CheckResult | None:
     """For a provider the run marked unavailable (or unreachable): ERROR "unavailable: why"
     when the check is incomplete (requests held back) or any of its stored requests failed at
@@ -204,7 +211,7 @@ def unavailable(planned: int, exchanges: Mapping[str, Exchange], why: str) -> Ch
     if len(exchanges) == planned and not down:
         return None
     held = planned - len(exchanges)
-    figure = f"{UNAVAILABLE}: {why}"
+    figure = f"{UNAVAILABLE}: {_short(why)}"
     if held:
         figure += f"; {held} of its {planned} request(s) not sent"
     if down:

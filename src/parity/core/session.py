@@ -165,14 +165,36 @@ def load_run_for_resume(
     return providers, info.options, run_id
 
 
+CHECK_CHAT: dict[str, Any] = {
+    "messages": [{"role": "user", "content": "Say OK."}],
+    "max_tokens": 1,
+    "temperature": 0,
+}
+"""The request `providers check` sends each provider after GET /models: one token."""
+
+
 async def check_providers(providers: ProvidersFile, console: Console) -> bool:
-    """Ping each provider (GET /models) and print a table; True when all are reachable."""
+    """Ask each provider for its model list (GET /models) and for a one-token chat
+    completion (`CHECK_CHAT`), and print a table; True when every provider answered the chat
+    with a valid completion. A server that answers HTTP is not enough: a gateway in front of
+    nothing answers GET /models too (502), and only a real completion shows a model behind
+    it. The chat is not sent where GET /models got no HTTP answer at all."""
 
     async def probe(provider_index: int) -> tuple[bool, str, list[str]]:
         provider = providers.providers[provider_index]
         async with ProviderClient(provider, retries=0) as client:
             result = await client.list_models()
-        return result.reachable, result.detail, result.models
+            if not result.reachable:
+                return False, result.detail, result.models
+            chat = await client.chat(dict(CHECK_CHAT), stream=False)
+        models = f"GET /models: {result.detail}"
+        if chat.ok:
+            took = chat.e2e_ms()
+            timing = f", {took:.0f} ms" if took is not None else ""
+            detail = f"a 1-token chat answered (HTTP {chat.status}{timing}); {models}"
+            return True, detail, result.models
+        why = chat.error_detail or (chat.error.value if chat.error else "no answer")
+        return False, f"a 1-token chat got no valid answer: {why}; {models}", result.models
 
     results = await asyncio.gather(*(probe(i) for i in range(len(providers.providers))))
     table = Table(title="providers", title_justify="left", header_style="bold")

@@ -77,7 +77,7 @@ def _lines(results: list[ProviderResult], status: str, mark: str) -> list[str]:
     width = max((len(r.name) for r in results), default=0)
     return [
         f"  {mark} {r.name:<{width}}  [bold]{c['id']}[/]: {escape(c['figure'])}"
-        f" [dim](bar: {escape(c['bar'])})[/]"
+        + (f" [dim](bar: {escape(c['bar'])})[/]" if c["bar"] != "-" else "")
         for r in results
         for c in r.conformance
         if c["status"] == status
