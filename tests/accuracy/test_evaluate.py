@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from parity.accuracy.probe import DEFAULT_REFERENCE_REPEATS
 from parity.accuracy.suites import get_suite
 from tests.cli.test_main import parity, provider_toml
 from tests.scripted_server import Reply, Request, ScriptedServer, completion
@@ -71,15 +72,17 @@ def test_adaptive_verdicts_and_savings(adaptive_run: tuple[Path, Path, dict[str,
     _, out, counts = adaptive_run
     found = load(out)
     assert found["lossy"]["vs_reference"]["verdict"] == "degraded"
-    assert found["twin"]["vs_reference"]["verdict"] in ("equivalent", "inconclusive")
+    assert found["twin"]["vs_reference"]["verdict"] in ("equivalent", "no difference found")
     lossy = found["lossy"]
     assert lossy["samples"] < lossy["fixed_design_samples"] == 80 * 4
     assert lossy["tokens"] < lossy["fixed_design_tokens"]
     assert lossy["stop_reason"] == "decided"
     assert "confidence sequence" in lossy["vs_reference"]["method"]
-    # The reference is sampled once per pair and shared by every provider.
-    assert (
-        counts["good"] == found["ref"]["samples"] == max(found["twin"]["samples"], lossy["samples"])
+    # The reference is sampled DEFAULT_REFERENCE_REPEATS times per pair and shared by every
+    # provider.
+    assert counts["good"] == found["ref"]["samples"]
+    assert found["ref"]["samples"] == DEFAULT_REFERENCE_REPEATS * max(
+        found["twin"]["samples"], lossy["samples"]
     )
     acc = lossy["accuracy"]
     assert acc["low"] <= acc["value"] <= acc["high"] and acc["value"] < 0.5
@@ -117,12 +120,14 @@ def test_resume_of_a_finished_eval_sends_nothing(tmp_path: Path) -> None:
         again = parity(
             "eval", "--resume", run_id, "--db", str(db), "--json", str(tmp_path / "b.json")
         )
-        assert sum(server.count(s) for s in SCENARIOS) == sent == 3 * 20 * 3
+        # Each provider 20 x 3, the reference DEFAULT_REFERENCE_REPEATS times as many.
+        assert sum(server.count(s) for s in SCENARIOS) == sent
+        assert sent == (2 + DEFAULT_REFERENCE_REPEATS) * 20 * 3
     assert load(tmp_path / "a.json") == load(tmp_path / "b.json")
     fixed = load(tmp_path / "a.json")
     assert fixed["lossy"]["design"] == "fixed" and fixed["lossy"]["samples"] == 60
     assert fixed["lossy"]["vs_reference"]["p_value"] is not None
-    assert len(fixed["ref"]["suite_scores_by_repeat"]) == 3
+    assert len(fixed["ref"]["suite_scores_by_repeat"]) == 3 * DEFAULT_REFERENCE_REPEATS
     assert set(fixed["ref"]["pass_at_k"]) == {"1", "2", "3"}
     assert again.returncode == 1
 

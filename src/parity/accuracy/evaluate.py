@@ -1,14 +1,18 @@
 """`parity eval`: repeated accuracy runs with honest statistics, fixed or adaptive.
 
-Fixed design: every problem `repeats` times at every provider; accuracy with a nested
-bootstrap CI, and against the reference a paired bootstrap CI with a sign-flip p-value.
+Fixed design: every problem `repeats` times at every provider (`reference_repeats` times as
+often at the reference); accuracy with a nested bootstrap CI, and against the reference the
+paired sign-flip test's p-value and interval, Holm-corrected across the providers
+(`parity.stats.estimates.compare_with_reference`).
 
 Adaptive design (the default when a reference exists): pairs (problem, sample index) are
 drawn in rounds from `sequential.schedule`, the same sequence for every provider, so the
-reference's samples are shared by all of them. After each round every provider's
-anytime-valid confidence sequence for its difference from the reference is updated, and a
-provider stops as soon as its verdict is decided, its token or $ budget is spent, or it has
-used as many pairs as the fixed design would (the cap).
+reference's samples are shared by all of them; each pair takes one provider sample and
+`reference_repeats` reference samples. After each round every provider's anytime-valid
+confidence sequence for its difference from the reference is updated, at level
+``alpha / m`` for m providers (Bonferroni: the family-wise error stays below alpha at all
+times), and a provider stops as soon as its verdict is decided, its token or $ budget is
+spent, or it has used as many pairs as the fixed design would (the cap).
 
 Results are a pure function of the store: `analyse_eval` replays the same rounds over the
 stored exchanges, so a report redrawn later, or a resumed run, reaches the same decisions.
@@ -30,7 +34,7 @@ from parity.core.config import Provider
 from parity.core.exchange import Exchange
 from parity.core.request import Request
 from parity.core.store import Store
-from parity.stats.estimates import accuracy, paired_difference, pass_at_k, pass_hat_k
+from parity.stats.estimates import accuracy, compare_with_reference, pass_at_k, pass_hat_k
 from parity.stats.sequential import METHOD, PairedSequentialTest, schedule
 
 PROBE = "accuracy"
@@ -44,6 +48,9 @@ class EvalOptions(BaseModel):
     suite: str = "easy"
     limit: int | None = Field(default=None, ge=1)
     repeats: int = Field(default=4, ge=1, le=1000)
+    reference_repeats: int = Field(default=1, ge=1, le=100)
+    """The reference's samples per provider sample (fixed: repeats x this; adaptive: this
+    many per pair); `parity eval` gives 3. 1: what options stored before it mean."""
     adaptive: bool = True
     margin: float = Field(default=0.03, gt=0, lt=1)
     alpha: float = Field(default=0.05, gt=0, lt=1)
@@ -98,14 +105,41 @@ def fixed_requests(suite: Suite, repeats: int) -> list[Request]:
     return [sample_request(suite, p, r) for p in suite.problems for r in range(repeats)]
 
 
+def provider_requests(suite: Suite, options: EvalOptions, provider: Provider) -> list[Request]:
+    """The fixed design's requests of one provider: every problem `repeats` times, the
+    reference's `repeats x reference_repeats` times (its first `repeats` samples have the
+    same seeds as every provider's)."""
+    factor = options.reference_repeats if provider.reference else 1
+    return fixed_requests(suite, options.repeats * factor)
+
+
 def adaptive_pairs(suite: Suite, options: EvalOptions) -> list[Request]:
-    """The adaptive design's pair sequence, capped at the fixed design's size."""
+    """The adaptive design's pair sequence (the provider's sample of each pair), capped at
+    the fixed design's size. The j-th pair on a problem is its sample ``k * j``, k the
+    `reference_repeats` (j itself when k is 1), so the reference's k samples of that pair
+    are ``k * j .. k * j + k - 1`` (`reference_pairs`) and the first has the same seed."""
+    k = options.reference_repeats
     cap = len(suite.problems) * options.repeats
     seen: dict[int, int] = {}
     out = []
     for i in islice(schedule(len(suite.problems), options.seed), cap):
-        out.append(sample_request(suite, suite.problems[i], seen.get(i, 0)))
+        out.append(sample_request(suite, suite.problems[i], k * seen.get(i, 0)))
         seen[i] = seen.get(i, 0) + 1
+    return out
+
+
+def reference_pairs(suite: Suite, options: EvalOptions) -> list[list[Request]]:
+    """The reference's samples of each adaptive pair: `reference_repeats` of them, the
+    first the provider's own (same key, same seed)."""
+    k = options.reference_repeats
+    problems = {p.id: p for p in suite.problems}
+    out = []
+    for req in adaptive_pairs(suite, options):
+        _, _, problem_id, index = req.key.split("/")
+        first = int(index)
+        out.append(
+            [req] + [sample_request(suite, problems[problem_id], first + e) for e in range(1, k)]
+        )
     return out
 
 
@@ -193,11 +227,16 @@ class AdaptiveEval:
         self.options = options
         self.reference = reference
         self.pairs = adaptive_pairs(suite, options)
+        self.reference_pairs = reference_pairs(suite, options)
         self.position = 0
         self.evals = {p.name: ProviderEval(p) for p in providers}
+        # Bonferroni over the providers compared: each confidence sequence at alpha / m.
+        self.family = max(1, sum(name != reference.name for name in self.evals))
         for name, ev in self.evals.items():
             if name != reference.name:
-                ev.test = PairedSequentialTest(options.margin, options.alpha, len(self.pairs))
+                ev.test = PairedSequentialTest(
+                    options.margin, options.alpha / self.family, len(self.pairs)
+                )
         self._problems = {p.id: p for p in suite.problems}
 
     def active(self) -> list[str]:
@@ -207,27 +246,46 @@ class AdaptiveEval:
     def round(self) -> dict[str, list[Request]]:
         """The next round's requests per provider (the reference included); empty when done."""
         active = self.active()
-        batch = self.pairs[self.position : self.position + self.options.round_pairs]
+        end = self.position + self.options.round_pairs
+        batch = self.pairs[self.position : end]
         if not active or not batch:
             return {}
-        return {name: list(batch) for name in [self.reference.name, *active]}
+        planned = {name: list(batch) for name in active}
+        reference = [r for pair in self.reference_pairs[self.position : end] for r in pair]
+        return {self.reference.name: reference, **planned}
 
     def absorb(
-        self, planned: Mapping[str, list[Request]], stored: Mapping[str, Mapping[str, Exchange]]
+        self,
+        planned: Mapping[str, list[Request]],
+        stored: Mapping[str, Mapping[str, Exchange]],
+        incomplete: Sequence[str] = (),
     ) -> None:
-        """Update every provider of the round from its stored exchanges, then advance."""
+        """Update every provider of the round from its stored exchanges, then advance.
+
+        Each pair's difference is the provider's score minus the mean of the reference's
+        scores on that pair (failed samples left out; a pair with none on either side is
+        skipped). Providers in `incomplete` (a replay that found their round unsent) stop.
+        """
         reference_scores: dict[str, float | None] = {}
         for req in planned.get(self.reference.name, []):
             x = stored[self.reference.name].get(req.key)
             reference_scores[req.key] = self._record(self.reference.name, req.key, x)
+        end = self.position + self.options.round_pairs
+        pair_means: dict[str, float | None] = {}
+        for pair in self.reference_pairs[self.position : end]:
+            found = [v for r in pair if (v := reference_scores.get(r.key)) is not None]
+            pair_means[pair[0].key] = sum(found) / len(found) if found else None
         for name, requests in planned.items():
             if name == self.reference.name:
                 continue
             ev = self.evals[name]
+            if name in incomplete:
+                ev.stop_reason = "incomplete"
+                continue
             diffs = []
             for req in requests:
                 score = self._record(name, req.key, stored[name].get(req.key))
-                ref = reference_scores.get(req.key)
+                ref = pair_means.get(req.key)
                 if score is not None and ref is not None:
                     diffs.append(score - ref)
             assert ev.test is not None
@@ -263,6 +321,7 @@ def analyse_eval(
     unreachable = [p for p in providers if reachable_flags.get(p.name) is False]
     providers = [p for p in providers if p not in unreachable]
     reference = next((p for p in providers if p.reference), None)
+    comparisons: dict[str, dict[str, Any]] = {}
     if options.adaptive and reference is not None:
         state = AdaptiveEval(suite, providers, reference, options)
         while planned := state.round():
@@ -270,14 +329,21 @@ def analyse_eval(
                 n: store.get_exchanges(run_id, n, [r.key for r in reqs])
                 for n, reqs in planned.items()
             }
-            if any(len(stored[n]) < len(reqs) for n, reqs in planned.items()):
+            missing = [n for n, reqs in planned.items() if len(stored[n]) < len(reqs)]
+            if reference.name in missing:
                 break  # an interrupted run: the rest was never sent
-            state.absorb(planned, stored)
+            # A provider whose round was never sent (unavailable, or decided under an
+            # earlier rule) stops there; the others go on.
+            state.absorb(planned, stored, incomplete=missing)
         evals = state.evals
+        for name, ev in evals.items():
+            if ev.test is not None:
+                comparisons[name] = _sequential(ev.test, state.family, options)
     else:
         evals = _fixed_evals(store, run_id, providers, suite, options)
-    ref_eval = evals.get(reference.name) if reference else None
-    results = [_result(evals[p.name], ref_eval, suite, options) for p in providers]
+        if reference is not None:
+            comparisons = _fixed_comparisons(evals, reference.name, options)
+    results = [_result(evals[p.name], comparisons.get(p.name), suite, options) for p in providers]
     results += [
         {"name": p.name, "reference": p.reference, "unreachable": True} for p in unreachable
     ]
@@ -298,10 +364,10 @@ def _fixed_evals(
     store: Store, run_id: str, providers: Sequence[Provider], suite: Suite, options: EvalOptions
 ) -> dict[str, ProviderEval]:
     problems = {p.id: p for p in suite.problems}
-    keys = [r.key for r in fixed_requests(suite, options.repeats)]
     evals = {}
     for provider in providers:
         ev = ProviderEval(provider, stop_reason="fixed")
+        keys = [r.key for r in provider_requests(suite, options, provider)]
         stored = store.get_exchanges(run_id, provider.name, keys)
         for key in keys:  # in plan order: problem by problem, repeat by repeat
             x = stored.get(key)
@@ -328,10 +394,56 @@ def sample_records(
     return out
 
 
+def _sequential(test: PairedSequentialTest, family: int, options: EvalOptions) -> dict[str, Any]:
+    """An adaptive provider's comparison: its confidence sequence (at alpha / family) and
+    the anytime-valid p-value of the same test, Bonferroni-adjusted."""
+    low, high = test.interval()
+    return {
+        "diff": test.mean,
+        "low": low,
+        "high": high,
+        "p_value": test.p_value(family),
+        "n_pairs": test.n,
+        "verdict": str(test.verdict()),
+        "margin": options.margin,
+        "confidence": 1 - test.alpha,
+        "method": f"anytime-valid confidence sequence ({METHOD}), Bonferroni over {family}",
+        "p_unadjusted": test.p_value(),
+        "correction": "bonferroni",
+        "family": family,
+        "alpha": options.alpha,
+    }
+
+
+def _fixed_comparisons(
+    evals: Mapping[str, ProviderEval], reference: str, options: EvalOptions
+) -> dict[str, dict[str, Any]]:
+    """Every provider against the reference on the problems both scored, Holm-corrected."""
+    ref_scored = {k: v for k, v in evals[reference].scores.items() if v}
+    if not ref_scored:
+        return {}
+    scored = {
+        name: {k: v for k, v in ev.scores.items() if v}
+        for name, ev in evals.items()
+        if name != reference and any(ev.scores.values())
+    }
+    found = compare_with_reference(scored, ref_scored, margin=options.margin, alpha=options.alpha)
+    return {
+        name: {
+            **asdict(c),
+            "verdict": str(c.verdict),
+            "n_pairs": None,
+            "method": f"paired sign-flip test and its inversion, Holm over {c.family}",
+        }
+        for name, c in found.items()
+    }
+
+
 def _result(
-    ev: ProviderEval, reference: ProviderEval | None, suite: Suite, options: EvalOptions
+    ev: ProviderEval, vs_reference: dict[str, Any] | None, suite: Suite, options: EvalOptions
 ) -> dict[str, Any]:
-    fixed_samples = len(suite.problems) * options.repeats
+    repeats = options.repeats * (options.reference_repeats if ev.provider.reference else 1)
+    fixed_samples = len(suite.problems) * repeats
     per_sample = ev.spend.tokens / ev.spend.samples if ev.spend.samples else None
     out: dict[str, Any] = {
         "name": ev.provider.name,
@@ -356,37 +468,11 @@ def _result(
         out["accuracy"] = asdict(accuracy(scored))
         out["problems_sampled"] = len(scored)
     if ev.stop_reason == "fixed" and scored:
-        out["suite_scores_by_repeat"] = _suite_scores(scored, options.repeats)
+        out["suite_scores_by_repeat"] = _suite_scores(scored, repeats)
+        # pass@k at the providers' k (the reference's estimate uses all its samples).
         out["pass_at_k"], out["pass_hat_k"] = _pass_k(scored, options.repeats)
-    if ev.test is not None:
-        low, high = ev.test.interval()
-        out["vs_reference"] = {
-            "diff": ev.test.mean,
-            "low": low,
-            "high": high,
-            "p_value": None,
-            "n_pairs": ev.test.n,
-            "verdict": str(ev.test.verdict()),
-            "margin": options.margin,
-            "confidence": 1 - options.alpha,
-            "method": f"anytime-valid confidence sequence ({METHOD})",
-        }
-    elif reference is not None and not ev.provider.reference and scored:
-        ref_scored = {k: v for k, v in reference.scores.items() if v}
-        shared = set(scored) & set(ref_scored)
-        if shared:
-            comparison = paired_difference(
-                {k: scored[k] for k in shared},
-                {k: ref_scored[k] for k in shared},
-                margin=options.margin,
-                confidence=1 - options.alpha,
-            )
-            out["vs_reference"] = {
-                **asdict(comparison),
-                "verdict": str(comparison.verdict),
-                "n_pairs": None,
-                "method": "nested bootstrap CI, paired sign-flip p-value",
-            }
+    if vs_reference is not None and not ev.provider.reference:
+        out["vs_reference"] = vs_reference
     return out
 
 
@@ -418,8 +504,10 @@ def _pass_k(
 
 
 def planned_fixed(
-    providers: Iterable[Provider], suite: Suite, repeats: int
+    providers: Iterable[Provider], suite: Suite, repeats: int, reference_repeats: int = 1
 ) -> dict[str, list[Request]]:
-    """The fixed design's requests per provider."""
+    """The fixed design's requests per provider (the reference's `reference_repeats` times
+    as many)."""
     requests = fixed_requests(suite, repeats)
-    return {p.name: requests for p in providers}
+    extra = fixed_requests(suite, repeats * reference_repeats)
+    return {p.name: extra if p.reference else requests for p in providers}

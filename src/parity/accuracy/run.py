@@ -18,9 +18,9 @@ from parity.accuracy.evaluate import (
     EvalOptions,
     analyse_eval,
     drive_adaptive,
-    fixed_requests,
     load_suite,
     planned_fixed,
+    provider_requests,
     sample_records,
 )
 from parity.accuracy.suites import Suite
@@ -108,8 +108,9 @@ def run_eval(
                     await _adaptive_or_fixed(runner, store, current, suite, options, bars)
                 else:  # fixed: each provider pinged and sampled on its own, none waits
                     runner.progress = bars
-                    requests = fixed_requests(suite, options.repeats)
-                    await runner.probe_and_send(lambda _provider: requests)
+                    await runner.probe_and_send(
+                        lambda provider: provider_requests(suite, options, provider)
+                    )
             for name, detail in runner.stats.unreachable.items():
                 bars.label(name, f"{name} (unreachable: {detail})")
             for name in runner.stats.unavailable:
@@ -132,7 +133,9 @@ async def _adaptive_or_fixed(
     reference = next((p for p in reachable if p.reference), None)
     if reference is None:
         runner.progress = bars
-        await runner.send(planned_fixed(reachable, suite, options.repeats))
+        await runner.send(
+            planned_fixed(reachable, suite, options.repeats, options.reference_repeats)
+        )
         return
     state = AdaptiveEval(suite, reachable, reference, options)
 

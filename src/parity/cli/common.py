@@ -95,6 +95,17 @@ MarkdownOut = Annotated[
     Path | None,
     typer.Option("--markdown", help="Write a Markdown summary (for a PR comment) here."),
 ]
+ReferenceRepeats = Annotated[
+    int,
+    typer.Option(
+        "--reference-repeats",
+        min=1,
+        max=100,
+        metavar="K",
+        help="Sample the reference K times as often as each provider: it is in every "
+        "comparison, so its noise is in every difference.",
+    ),
+]
 InspectLogOut = Annotated[
     Path | None,
     typer.Option(

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from parity.accuracy.probe import DEFAULT_REFERENCE_REPEATS
 from parity.cli.common import err, out, write_reports
 from parity.core.config import ProvidersFile, load_providers
 from parity.core.errors import ConfigError
@@ -46,7 +47,7 @@ def demo(
         providers = load_providers(providers_file)
         if fault:
             providers = _swap(providers, fault)
-        options = RunOptions(repeats=repeats)
+        options = RunOptions(repeats=repeats, reference_repeats=DEFAULT_REFERENCE_REPEATS)
         plan = RunPlan.resolve(options)
         run_id = run_providers(db, providers, plan, providers_file, None, err)
         print_leaderboard(db, run_id, plan, out)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from parity.accuracy.evaluate import EvalOptions
+from parity.accuracy.probe import DEFAULT_REFERENCE_REPEATS
 from parity.accuracy.run import analyse_and_store_eval, check_suite, print_eval, run_eval
 from parity.cli.common import (
     CsvOut,
@@ -18,6 +19,7 @@ from parity.cli.common import (
     LmEvalOut,
     MarkdownOut,
     MaxTime,
+    ReferenceRepeats,
     err,
     exit_with,
     out,
@@ -80,6 +82,7 @@ def eval_command(
     repeats: Annotated[
         int, typer.Option(min=1, help="Samples per problem (fixed), or the adaptive cap.")
     ] = 4,
+    reference_repeats: ReferenceRepeats = DEFAULT_REFERENCE_REPEATS,
     adaptive: Annotated[
         bool,
         typer.Option(
@@ -155,6 +158,7 @@ def eval_command(
             suite=suite,
             limit=limit,
             repeats=repeats,
+            reference_repeats=reference_repeats,
             adaptive=adaptive,
             margin=margin,
             round_pairs=round_pairs,

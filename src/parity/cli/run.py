@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from parity.accuracy.probe import DEFAULT_REFERENCE_REPEATS
 from parity.cli.common import (
     CsvOut,
     DbOption,
@@ -15,6 +16,7 @@ from parity.cli.common import (
     JunitOut,
     MarkdownOut,
     MaxTime,
+    ReferenceRepeats,
     err,
     exit_with,
     out,
@@ -37,6 +39,7 @@ def run(
     ] = None,
     suite: Annotated[str, typer.Option(help="Accuracy suite.")] = "easy",
     repeats: Annotated[int, typer.Option(min=1, help="Times each problem is asked.")] = 2,
+    reference_repeats: ReferenceRepeats = DEFAULT_REFERENCE_REPEATS,
     speed_requests: Annotated[int, typer.Option(min=0, help="Streamed speed requests.")] = 5,
     margin: Annotated[
         float,
@@ -69,6 +72,7 @@ def run(
         options = RunOptions(
             suite=suite,
             repeats=repeats,
+            reference_repeats=reference_repeats,
             speed_requests=speed_requests,
             margin=margin,
             conformance=conformance,
