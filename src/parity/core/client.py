@@ -600,7 +600,10 @@ class ProviderClient:
             if stall.expired():
                 detail = f"stalled: no data event for {timeout:g} s (timeout_s)"
                 if idle:
-                    detail += f"; {idle} bytes of comments or keep-alive since the last"
+                    detail += (
+                        f"; {idle} bytes since, none of them a data event (comments or "
+                        "keep-alive, or an event never finished)"
+                    )
             else:  # the socket's own (ETIMEDOUT)
                 detail = f"timed out reading the response: {exc}"
             _fail(exchange, ErrorClass.TIMEOUT, detail)
