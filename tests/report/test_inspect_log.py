@@ -31,7 +31,8 @@ def test_each_provider_is_a_log_inspect_reads(store: tuple[Path, str], tmp_path:
         paths = write_inspect_logs(s, run_id, tmp_path / "logs")
     assert sorted(p.parent.name for p in paths) == ["lossy", "ref", "thinker"]
     listed = inspect_ai_log.list_eval_logs(str(tmp_path / "logs"))
-    assert len(listed) == 3  # what inspect view lists
+    assert len(listed) == 3  # what inspect view lists, task and id from the file names
+    assert {(i.task, i.task_id) for i in listed} == {("gsm8k-style", run_id.replace("-", ""))}
     logs = {p.parent.name: inspect_ai_log.read_eval_log(str(p)) for p in paths}
     problems = len(ROWS) - 1  # one row is the few-shot example
     for name, log in logs.items():

@@ -10,7 +10,8 @@ answer, `messages` and `output` the exchange, `scores` the parity score (1.0 or 
 a failed request is a sample with an `error` and no score.
 
 `inspect_logs(store, run_id)` is a pure function of the store; `write_inspect_logs` writes
-the files (`PATH/<provider>/<created>_<suite>_<run>.json`, or PATH itself for a single
+the files (`PATH/<provider>/<created>_<suite>_<run>.json`, named as inspect_ai names its
+logs so that `inspect view` lists task and id, or PATH itself for a single
 provider when it ends in `.json`) and returns their paths.
 """
 
@@ -263,7 +264,10 @@ def write_inspect_logs(store: Store, run_id: str, path: Path) -> list[Path]:
     created = next(iter(logs.values()))["eval"]["created"] if logs else ""
     stamp = created[:19].replace(":", "-") + "+00-00"
     task = next(iter(logs.values()))["eval"]["task"] if logs else "eval"
-    paths = export_paths(path, list(logs), f"{stamp}_{safe_name(task)}_{run_id}.json")
+    # inspect's own names: {timestamp}_{task}_{id}, task without '_' and id without '-'
+    task_part = safe_name(task).replace("_", "-")
+    name = f"{stamp}_{task_part}_{run_id.replace('-', '')}.json"
+    paths = export_paths(path, list(logs), name)
     for name, log in logs.items():
         paths[name].parent.mkdir(parents=True, exist_ok=True)
         paths[name].write_text(json.dumps(log, indent=2, default=str) + "\n", encoding="utf-8")
