@@ -63,10 +63,11 @@ def conform(
     """Conformance: tool calls, reasoning, sampling parameters, structured output, streaming,
     token accounting, context window and errors, on every provider in PROVIDERS_FILE.
 
-    Prints each check's cost first (about 90 mostly short requests per provider at --tries 1,
-    one of them a document filling 90% of the advertised context window), then a check x
+    Prints each check's cost first (about 105 mostly short requests per provider at --tries
+    1, one of them a document filling 90% of the advertised context window), then a check x
     provider table and what was spent. Checks that set their bar from the reference are
-    n/a without one. Exit code 1 when a required check fails on any provider.
+    n/a without one. Exit code 1 when a required check fails on any provider, and 1 too
+    when a provider is unreachable or unavailable (its checks are errors, not failures).
     """
 
     selection = [c.strip() for c in checks.split(",") if c.strip()] if checks else None

@@ -56,11 +56,12 @@ def run(
     """Measure every provider in PROVIDERS_FILE: speed, accuracy vs the reference, conformance.
 
     Cost per provider with the defaults: 5 streamed speed requests (<= 64 output tokens),
-    80 problems x 2 repeats (<= 16 output tokens each), 14 requests for the core
+    80 problems x 2 repeats (<= 16 output tokens each), 20 requests for the core
     conformance checks (three of them one document filling 90% of the advertised context
-    window; `parity conform` runs the full suite); about 180 requests and, for a ~4k
+    window; `parity conform` runs the full suite); about 185 requests and, for a ~4k
     context, ~16k tokens. Exit code 1 when a provider is degraded, fails a
-    conformance check or is unreachable.
+    conformance check or is unreachable or unavailable (its checks are then errors, not
+    failures).
     """
     if resume:
         providers, stored, run_id = load_run_for_resume(db, resume, providers_file, "run")
