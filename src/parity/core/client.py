@@ -33,7 +33,8 @@ HTTP 502/503/504) with no other outcome in between; the client then stops retryi
 runner sends it nothing more.
 
 The API key goes into the `Authorization` header only. If a provider echoes it back (in an
-error message, or even in generated text) it is replaced by `***` everywhere in the Exchange.
+error message, or even in generated text), in any form, it is replaced by `***` everywhere in
+the Exchange (`core.secrets`); an error detail never quotes what was sent (`_exc_text`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from parity import __version__
 from parity.core.config import Provider
 from parity.core.errors import ConfigError
 from parity.core.exchange import ErrorClass, Exchange, Timings
+from parity.core.secrets import exception_text, redact, redact_exchange, redact_message
 from parity.core.sse import SSEParser
 
 __all__ = [
@@ -90,7 +92,6 @@ _ERROR_BODY_LIMIT = 64 * 1024  # bytes of an error body worth reading
 _BODY_LIMIT = 256 * 1024 * 1024  # a 2xx body or a whole stream; past it: malformed
 _MODELS_LIMIT = 16 * 1024 * 1024  # a model list
 _DETAIL_BODY_CHARS = 300
-_SCRUBBED = "***"
 
 TRANSPORT = "parity-http11"
 """The name `Exchange.transport["client"]` gives the transport (with parity's version)."""
@@ -300,7 +301,7 @@ class ProviderClient:
             )
             await asyncio.sleep(delay)
         if self._key:
-            _scrub_exchange(exchange, self._key)
+            redact_exchange(exchange, self._key)
         return exchange
 
     async def list_models(self) -> ModelsProbe:
@@ -344,8 +345,8 @@ class ProviderClient:
         self, reachable: bool, status: int | None, detail: str, models: list[str] | None = None
     ) -> ModelsProbe:
         if self._key:
-            detail = _scrub(detail, self._key)
-            models = _scrub(models, self._key)
+            detail = redact_message(detail, self._key)
+            models = redact(models, self._key)
         return ModelsProbe(reachable=reachable, status=status, models=models or [], detail=detail)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
@@ -808,8 +809,12 @@ def _body_snippet(body: bytes) -> str:
 
 
 def _exc_text(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    """An exception for an error detail: never its text as such (httpx's LocalProtocolError
+    quotes a header value), only the class and, for network errors, their message; parity's
+    own `_ProtocolError` words only describe what the server or proxy did."""
+    if isinstance(exc, _ProtocolError):
+        return f"{type(exc).__name__}: {exc}"
+    return exception_text(exc)
 
 
 def _parse_retry_after(value: str | None) -> float | None:
@@ -828,29 +833,6 @@ def _parse_retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         return None
     return max(when.timestamp() - time.time(), 0.0)
-
-
-def _scrub(value: Any, key: str) -> Any:
-    if isinstance(value, str):
-        return value.replace(key, _SCRUBBED) if key in value else value
-    if isinstance(value, list):
-        return [_scrub(item, key) for item in value]
-    if isinstance(value, dict):
-        return {_scrub(k, key): _scrub(v, key) for k, v in value.items()}
-    return value
-
-
-def _scrub_exchange(exchange: Exchange, key: str) -> None:
-    """Replace the API key with `***` in every field, should a provider have echoed it."""
-    exchange.request = _scrub(exchange.request, key)
-    exchange.error_detail = _scrub(exchange.error_detail, key)
-    exchange.raw = _scrub(exchange.raw, key)
-    exchange.chunks = _scrub(exchange.chunks, key)
-    exchange.text = _scrub(exchange.text, key)
-    exchange.reasoning = _scrub(exchange.reasoning, key)
-    exchange.finish_reason = _scrub(exchange.finish_reason, key)
-    exchange.usage = _scrub(exchange.usage, key)
-    exchange.tool_calls = _scrub(exchange.tool_calls, key)
 
 
 def _header_problem(name: str, value: str) -> str | None:
