@@ -267,7 +267,7 @@ def test_demo_report_has_every_section_and_chart() -> None:
         assert f">{name}<" in text
     # the verdict line comes first, with every status coloured by class
     assert text.index('id="verdicts"') < text.index('id="leaderboard"')
-    for status in ("faithful", "degraded", "suspicious", "reference"):
+    for status in ("no-difference-found", "degraded", "suspicious", "reference"):
         assert f'class="verdict v-{status}"' in text
     assert "every figure recomputed from the store" in text
     assert "20261128-010833-0654d0" in text

@@ -50,7 +50,7 @@ class EvalOptions(BaseModel):
     repeats: int = Field(default=4, ge=1, le=1000)
     reference_repeats: int = Field(default=1, ge=1, le=100)
     """The reference's samples per provider sample (fixed: repeats x this; adaptive: this
-    many per pair); `parity eval` gives 3. 1: what options stored before it mean."""
+    many per pair); `parity eval` gives 4. 1: what options stored before it mean."""
     adaptive: bool = True
     margin: float = Field(default=0.03, gt=0, lt=1)
     alpha: float = Field(default=0.05, gt=0, lt=1)

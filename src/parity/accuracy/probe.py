@@ -21,9 +21,9 @@ from parity.stats.estimates import accuracy, compare_with_reference, paired_diff
 PROBE = "accuracy"
 
 #: The reference's repeats as a multiple of the other providers' in `parity run` and
-#: `parity eval` (`--reference-repeats`): its sampling noise is then a quarter of each
-#: difference's variance instead of half (docs/statistics.md has what it buys).
-DEFAULT_REFERENCE_REPEATS = 3
+#: `parity eval` (`--reference-repeats`): its sampling noise is then a fifth of each
+#: difference's variance instead of half (docs/statistics.md has what it buys, simulated).
+DEFAULT_REFERENCE_REPEATS = 4
 
 #: The family-wise error rate of a run's accuracy verdicts.
 ALPHA = 0.05

@@ -30,7 +30,7 @@ class RunOptions(BaseModel):
     repeats: int = Field(default=2, ge=1, le=1000)
     reference_repeats: int = Field(default=1, ge=1, le=100)
     """The reference's accuracy repeats, a multiple of `repeats` (it is in every comparison,
-    so its noise is in every difference); `parity run` gives 3. 1: options stored before."""
+    so its noise is in every difference); `parity run` gives 4. 1: options stored before."""
     speed_requests: int = Field(default=5, ge=0, le=10_000)
     speed_max_tokens: int = Field(default=64, ge=2)
     margin: float = Field(default=0.03, gt=0, lt=1)

@@ -31,9 +31,10 @@ class CsvRow(TypedDict):
 def csv_rows(data: Report | Mapping[str, Any]) -> list[CsvRow]:
     """Every provider's metrics as rows keyed by `COLUMNS` (None where there is no figure).
 
-    Per provider, always in this order: status (faithful / degraded / ...), verdict, the
-    speed p50s (ttft_ms_p50, ttfat_ms_p50, output_tokens_per_s_p50, e2e_ms_p50; n = requests),
-    accuracy (CI in low/high; n = samples), accuracy_diff_vs_reference (CI; n = shared
+    Per provider, always in this order: status (equivalent / no difference found / ...),
+    verdict, the speed p50s (ttft_ms_p50, ttfat_ms_p50, output_tokens_per_s_p50,
+    e2e_ms_p50; n = requests), accuracy (CI in low/high; n = samples),
+    accuracy_diff_vs_reference (CI; n = shared
     problems, or pairs for an adaptive eval), p_value, blended_price, cost_usd,
     conformance_passed and conformance_judged (empty when conformance was not run), then
     one row per conformance check whose value is pass / fail / n/a / error. Metrics a run

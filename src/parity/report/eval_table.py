@@ -12,9 +12,10 @@ from parity.report.terminal import VERDICT_STYLE
 
 
 def eval_table(results: Sequence[Mapping[str, Any]], title: str) -> Table:
-    """One row per provider: accuracy +- CI, difference with its interval, the spread of
-    whole-suite scores across repeats, verdict, samples, tokens (and the share of the fixed
-    design they are), $ and why sampling stopped."""
+    """One row per provider: accuracy +- CI, difference with its interval and p (corrected
+    across the providers: Holm in the fixed design, Bonferroni on the confidence sequences
+    in the adaptive one), the spread of whole-suite scores across repeats, verdict, samples,
+    tokens (and the share of the fixed design they are), $ and why sampling stopped."""
     table = Table(title=title, title_justify="left", header_style="bold")
     for column, justify in (
         ("provider", "left"),

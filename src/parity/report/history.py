@@ -128,8 +128,9 @@ def history(
     """One row per run (oldest first) per provider: the run (run_id, created_at, kind,
     run_status), the provider (provider, reference) and its figures: accuracy
     ({value, low, high} or None), verdict (the accuracy verdict: reference, equivalent,
-    degraded, ...), status (faithful, degraded, suspicious, reference, unreachable),
-    ttft_p50 (ms), tok_s_p50, cost ($ of the run) and conformance ({passed, judged} or None).
+    degraded, ...), status (equivalent, no difference found, better, degraded, suspicious,
+    reference, unreachable), ttft_p50 (ms), tok_s_p50, cost ($ of the run) and conformance
+    ({passed, judged} or None).
 
     `provider` keeps that provider's rows only; `metric` (one of `METRICS`) keeps only that
     figure besides the run and provider keys. Raises ValueError for an unknown metric.

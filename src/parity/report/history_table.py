@@ -24,7 +24,9 @@ from parity.report.model import AccuracyDiff, DiffResult, HistoryRow, SpeedTest
 from parity.report.terminal import VERDICT_STYLE
 
 STATUS_STYLE = {
-    "faithful": "green",
+    "equivalent": "green",
+    "no difference found": "yellow",
+    "better": "magenta",
     "suspicious": "yellow",
     "degraded": "bold red",
     "unreachable": "bold red",

@@ -31,14 +31,17 @@ from markupsafe import Markup
 
 from parity.report import format as fmt
 from parity.report import svg
-from parity.report.model import Report
+from parity.report.model import STATUSES, Report, current_status
+from parity.stats.estimates import current_verdict
 
 DASH = "—"
 """What a cell shows for a figure that is missing."""
 
-STATUSES = ("faithful", "degraded", "suspicious", "reference", "unreachable")
+# Only "equivalent" is green: "no difference found" is the absence of evidence, not a pass.
 STATUS_COLOR = {
-    "faithful": "#1a7f37",
+    "equivalent": "#1a7f37",
+    "no difference found": "#9a6700",
+    "better": "#8250df",
     "degraded": "#cf222e",
     "suspicious": "#bc4c00",
     "reference": "#0969da",
@@ -46,9 +49,12 @@ STATUS_COLOR = {
 }
 OTHER_COLOR = "#6e7781"
 STATUS_MEANING = {
-    "faithful": "accuracy not significantly below the reference's, no conformance failure "
-    "of its own",
-    "degraded": "accuracy significantly below the reference's",
+    "equivalent": "its accuracy is shown to be within the margin of the reference's (the "
+    "corrected interval of the difference lies inside it), no conformance failure of its own",
+    "no difference found": "no difference was shown, and none was ruled out: the interval "
+    "contains 0 and reaches past the margin (absence of evidence, not a pass)",
+    "better": "accuracy significantly above the reference's (corrected across the providers)",
+    "degraded": "accuracy significantly below the reference's (corrected across the providers)",
     "suspicious": "fails conformance checks the reference passes, or has no usable data",
     "reference": "the provider every other one is compared with",
     "unreachable": "did not answer GET /models",
@@ -117,8 +123,9 @@ def _environment() -> jinja2.Environment:
 
 
 def _status_class(status: str) -> str:
-    """The CSS class suffix of a verdict: its name, or `other` for an unknown one."""
-    return status if status in STATUSES else "other"
+    """The CSS class suffix of a verdict: its name (spaces as dashes), or `other` for an
+    unknown one."""
+    return status.replace(" ", "-") if status in STATUSES else "other"
 
 
 def _svg(chart: str) -> Markup:
@@ -153,7 +160,13 @@ class _Report:
         self.run: dict[str, Any] = data.get("run") or {}
         self.kind = str(self.run.get("kind") or "run")
         self.providers: list[dict[str, Any]] = list(data.get("providers") or [])
-        self.summary: list[dict[str, Any]] = list(data.get("summary") or [])
+        verdicts = {str(p.get("name")): str(p.get("verdict") or "") for p in self.providers}
+        # A report saved before the labels changed, given as a dict: its "faithful" is read
+        # as what its accuracy verdict showed (`report.model.current_status`).
+        self.summary: list[dict[str, Any]] = [
+            {**s, "status": current_status(str(s.get("status")), verdicts.get(str(s.get("name"))))}
+            for s in data.get("summary") or []
+        ]
         self.status = {str(s.get("name")): str(s.get("status")) for s in self.summary}
         for p in self.providers:
             self.status.setdefault(str(p.get("name")), _fallback_status(p))
@@ -166,7 +179,7 @@ class _Report:
 
 
 def _fallback_status(p: dict[str, Any]) -> str:
-    verdict = str(p.get("verdict") or "")
+    verdict = current_verdict(str(p.get("verdict") or ""))
     if p.get("reachable") is False or p.get("unreachable"):
         return "unreachable"
     if p.get("reference"):
@@ -258,7 +271,7 @@ def _vs_text(vs: dict[str, Any] | None) -> View | None:
         "diff": _minus(f"{vs['diff'] * 100:+.1f}"),
         "low": _minus(f"{vs['low'] * 100:+.1f}"),
         "high": _minus(f"{vs['high'] * 100:+.1f}"),
-        "verdict": str(vs.get("verdict") or ""),
+        "verdict": current_verdict(str(vs.get("verdict") or "")),
         "detail": detail,
     }
 
@@ -327,11 +340,7 @@ def _verdicts(r: _Report) -> View | None:
     counts = {s: sum(1 for line in r.summary if line.get("status") == s) for s in STATUSES}
     used = {str(line.get("status")) for line in r.summary}
     return {
-        "tally": [
-            (s, counts[s])
-            for s in ("faithful", "degraded", "suspicious", "unreachable")
-            if counts[s]
-        ],
+        "tally": [(s, counts[s]) for s in STATUSES if s != "reference" and counts[s]],
         "lines": [
             {
                 "status": str(line.get("status")),

@@ -44,10 +44,22 @@ def accuracy_bar(vs: Difference | None, margin: float | None) -> str:
     """The bar an accuracy verdict is held to, in words."""
     confidence = (vs.confidence if vs is not None else None) or 0.95
     margin = (vs.margin if vs is not None else None) or margin or 0.03
-    return (
-        f"the {pct(confidence)} interval of the difference from the reference must not lie "
-        f"below 0 (equivalent within ±{margin_points(margin)} points)"
+    corrected = {"holm": ", Holm-corrected", "bonferroni": ", Bonferroni-corrected"}.get(
+        str(getattr(vs, "correction", None)), ""
     )
+    return (
+        f"the {pct(confidence, _digits(confidence))} interval of the difference from the "
+        f"reference{corrected} must not lie below 0 (equivalent only within "
+        f"±{margin_points(margin)} points; no difference found is not equivalence)"
+    )
+
+
+def _digits(confidence: float) -> int:
+    """Decimals that show a confidence level as it is: 95%, 98.75%, 99.7%."""
+    for digits in range(3):
+        if abs(round(confidence * 100, digits) - confidence * 100) < 1e-9:
+            return digits
+    return 1
 
 
 def delta_figure(vs: Difference | None) -> str:

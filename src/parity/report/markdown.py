@@ -17,15 +17,26 @@ from parity.report.figures import (
 from parity.report.format import dollars, ms, number
 from parity.report.model import Report, VerdictLine
 
+# Only "equivalent" gets the check mark: "no difference found" is not a pass.
 MARKS = {
-    "faithful": "✅",
+    "equivalent": "✅",
+    "no difference found": "➖",
+    "better": "🔼",
     "reference": "🔷",
     "suspicious": "⚠️",
     "degraded": "❌",
     "unreachable": "❌",
 }
 # Worst first: the order of the counts line.
-ORDER = ("degraded", "unreachable", "suspicious", "faithful", "reference")
+ORDER = (
+    "degraded",
+    "unreachable",
+    "suspicious",
+    "better",
+    "no difference found",
+    "equivalent",
+    "reference",
+)
 
 
 def to_markdown(data: Report | Mapping[str, Any]) -> str:

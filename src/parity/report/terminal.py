@@ -9,11 +9,13 @@ from rich.table import Table
 from parity.core.analysis import ProviderResult
 from parity.report.format import dollars, ms, number, p_value, pct, pct_range, points, points_range
 
+# Only "equivalent" (the interval within the margin) is green: "no difference found" is
+# the absence of evidence, not a pass, and "better" is a difference too.
 VERDICT_STYLE = {
     "reference": "bold cyan",
     "equivalent": "green",
-    "inconclusive": "yellow",
-    "better": "green",
+    "no difference found": "yellow",
+    "better": "magenta",
     "degraded": "bold red",
     "unreachable": "bold red",
     "no data": "red",
@@ -22,13 +24,15 @@ VERDICT_STYLE = {
 
 def leaderboard(results: list[ProviderResult], title: str) -> Table:
     """One row per provider: TTFT p50, tokens/s p50, accuracy +- CI, difference from the
-    reference with its CI and p, verdict, errors, conformance passed/judged, price, run cost."""
+    reference with its interval and p (Holm-corrected across the providers: the interval
+    at the level Holm tested the provider at, p adjusted, so p < 0.05 exactly when the
+    interval excludes 0), verdict, errors, conformance passed/judged, price, run cost."""
     table = Table(title=title, title_justify="left", header_style="bold")
     table.add_column("provider")
     table.add_column("TTFT p50", justify="right")
     table.add_column("tok/s p50", justify="right")
     table.add_column("accuracy (95% CI)", justify="right")
-    table.add_column("Δ vs ref (95% CI)", justify="right")
+    table.add_column("Δ vs ref (Holm CI, p)", justify="right")
     table.add_column("verdict")
     table.add_column("errors", justify="right")
     table.add_column("conform", justify="right")
