@@ -109,3 +109,36 @@ def test_markdown_junit_and_diff_of_an_unreachable_provider(tmp_path: Path) -> N
     assert not down.findall(".//failure")
     # The diff: one reachability regression, not one per check.
     assert changed["regressions"] == ["down: unreachable in B (refused; reachable in A)"]
+
+
+def test_the_verdict_line_names_an_outage_apart_from_a_failure(tmp_path: Path) -> None:
+    from parity.core.exchange import ErrorClass, Exchange, Timings
+    from parity.core.plan import plan_requests
+    from tests.report.test_history import OPTIONS, accuracy_reply, other_reply, speed_reply
+
+    gateway = Exchange(
+        request={}, stream=False, timings=Timings(sent=0), status=504,
+        error=ErrorClass.HTTP_5XX, error_detail="HTTP 504",
+    )  # fmt: skip
+    with Store(tmp_path / "p.db") as store:
+        run_id = store.create_run("run", None, OPTIONS.model_dump(), "test")
+        for i, (name, b) in enumerate({"ref": Behaviour(), "x": Behaviour(usage=False)}.items()):
+            p = provider(name, reference=i == 0)
+            store.add_provider(run_id, name, p.public_dict())
+            store.set_reachability(run_id, name, True, "1 model(s)")
+            for req in plan_requests(run_id, p, OPTIONS):
+                if req.key.startswith("accuracy/"):
+                    x = accuracy_reply(req.body, req.key, b)
+                elif req.key.startswith("speed/") and req.key != "speed/warmup":
+                    x = speed_reply(req.body, int(req.key.split("/")[1]), b)
+                elif name == "x" and req.key.startswith("conformance/usage.streamed/"):
+                    x = gateway  # this check's only request timed out at the gateway
+                else:
+                    x = other_reply(req.body, req.key, req.stream, b)
+                store.add_exchange(run_id, name, req.probe, req.key, x)
+        store.finish_run(run_id)
+        data = report_data(store, run_id)
+    line = next(s for s in data.summary if s.name == "x")
+    assert "fails usage.reported" in line.why
+    assert "no usable answer to usage.streamed (an outage, not a failure)" in line.why
+    assert "fails usage.streamed" not in line.why

@@ -159,6 +159,18 @@ def _failed(provider: ProviderEntry | None) -> list[str]:
     return [c.id for c in figures(provider).failed_checks()]
 
 
+def _check_reasons(prefix: str, checks: list[str], errored: set[str], got: str = "") -> list[str]:
+    """'fails a, b' and 'no usable answer to c (an outage, not a failure)', each prefixed."""
+    fails = [c for c in checks if c not in errored]
+    unanswered = [c for c in checks if c in errored]
+    out = [f"{prefix}fails " + ", ".join(fails)] if fails else []
+    if unanswered:
+        names = ", ".join(unanswered)
+        lead = f"{prefix.strip()}{got} " if prefix else ""
+        out.append(f"{lead}no usable answer to {names} (an outage, not a failure)")
+    return out
+
+
 def verdict_line(provider: ProviderEntry, reference_failed: list[str]) -> VerdictLine:
     """One line per provider, and why: its status from its accuracy verdict and the
     conformance checks it fails that the reference passes (a check the reference fails too
@@ -182,10 +194,10 @@ def verdict_line(provider: ProviderEntry, reference_failed: list[str]) -> Verdic
             f"accuracy {points(vs.diff)} points {points_range(vs.low, vs.high)} "
             f"vs the reference ({vs.verdict})"
         )
-    if failed:
-        reasons.append("fails " + ", ".join(failed))
-    if shared:
-        reasons.append("like the reference, fails " + ", ".join(shared))
+    # A check without a usable answer (an error: an outage) is named so, not "fails".
+    errored = {c.id for c in f.conformance if c.status == "error"}
+    reasons += _check_reasons("", failed, errored)
+    reasons += _check_reasons("like the reference, ", shared, errored)
     if verdict.startswith("equiv:"):
         outcome = verdict.removeprefix("equiv:")
         statuses = {"same": "equivalent", "different": "degraded", "unreachable": "unreachable"}
@@ -199,7 +211,7 @@ def verdict_line(provider: ProviderEntry, reference_failed: list[str]) -> Verdic
     elif verdict == "reference":
         status = "reference"
         if failed:
-            reasons = ["the reference itself fails " + ", ".join(failed)]
+            reasons = _check_reasons("the reference itself ", failed, errored, got=" got")
     elif verdict == "degraded":
         status = "degraded"
     elif failed:
