@@ -8,7 +8,19 @@ from typing import Annotated, Any
 
 import typer
 
-from parity.cli.common import DbOption, GuidellmCsvOut, GuidellmJsonOut, MaxTime, err
+from parity.cli.common import (
+    ApiKeyEnv,
+    BaseUrl,
+    DbOption,
+    GuidellmCsvOut,
+    GuidellmJsonOut,
+    MaxTime,
+    ModelName,
+    ReferenceModel,
+    ReferenceUrl,
+    err,
+    load_target,
+)
 from parity.cli.common import out as console
 from parity.core.errors import ConfigError
 from parity.core.lifecycle import open_run
@@ -17,7 +29,9 @@ __all__ = ["bench"]
 
 
 def bench(
-    providers_file: Annotated[Path, typer.Argument(help="Providers TOML file.")],
+    providers_file: Annotated[
+        Path | None, typer.Argument(help="Providers TOML file (or --base-url/--model).")
+    ] = None,
     preset: Annotated[
         str,
         typer.Option(
@@ -79,6 +93,11 @@ def bench(
     max_time: MaxTime = None,
     guidellm_json: GuidellmJsonOut = None,
     guidellm_csv: GuidellmCsvOut = None,
+    base_url: BaseUrl = None,
+    model: ModelName = None,
+    api_key_env: ApiKeyEnv = None,
+    reference_url: ReferenceUrl = None,
+    reference_model: ReferenceModel = None,
 ) -> None:
     """Benchmark speed and price: TTFT, TTFAT, output speed, TPOT, ITL, E2E, throughput,
     goodput, token counts and cost, per provider, under a chosen workload and load.
@@ -92,9 +111,10 @@ def bench(
     from parity.bench.report import print_report, write_csv, write_json, write_svg
     from parity.bench.run import BenchSettings, run_bench
     from parity.bench.tokenizer import choose_tokenizer
-    from parity.core.config import load_providers
 
-    providers_all = load_providers(providers_file).providers
+    providers_all = load_target(
+        providers_file, base_url, model, api_key_env, reference_url, reference_model
+    ).providers
     if only:
         unknown = sorted(set(only) - {p.name for p in providers_all})
         if unknown:
@@ -131,7 +151,7 @@ def bench(
         db,
         "bench",
         options,
-        source=str(providers_file),
+        source=str(providers_file) if providers_file else None,
         announce=lambda line: err.print(f"{line}  ({choice.note})", highlight=False),
     ) as run:
         report = asyncio.run(

@@ -18,7 +18,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from parity.core.config import ProvidersFile, load_providers
+from parity.core.errors import ConfigError
+from parity.core.target import Target, quick_providers
+
 __all__ = [
+    "ApiKeyEnv",
+    "BaseUrl",
     "CsvOut",
     "DbOption",
     "GuidellmCsvOut",
@@ -30,9 +36,13 @@ __all__ = [
     "LmEvalOut",
     "MarkdownOut",
     "MaxTime",
+    "ModelName",
+    "ReferenceModel",
+    "ReferenceUrl",
     "console",
     "err",
     "exit_with",
+    "load_target",
     "out",
     "write_foreign",
     "write_reports",
@@ -54,6 +64,75 @@ out = console()
 """Results: tables, leaderboards, paths written."""
 err = console(stderr=True)
 """Progress and announcements, so stdout carries only results."""
+
+
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        rich_help_panel="One endpoint, no providers file",
+        help="Audit this OpenAI-compatible endpoint without a providers file (fallback: "
+        "$OPENAI_BASE_URL).",
+    ),
+]
+ModelName = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        rich_help_panel="One endpoint, no providers file",
+        help="The endpoint's model id (default: the one model its GET /models lists).",
+    ),
+]
+ApiKeyEnv = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key-env",
+        metavar="VAR",
+        rich_help_panel="One endpoint, no providers file",
+        help="Environment variable holding the endpoint's key (default: OPENAI_API_KEY when "
+        "set). Keys are never given on the command line.",
+    ),
+]
+ReferenceUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--reference-url",
+        rich_help_panel="One endpoint, no providers file",
+        help="A reference endpoint to compare with (default: --base-url, with "
+        "--reference-model).",
+    ),
+]
+ReferenceModel = Annotated[
+    str | None,
+    typer.Option(
+        "--reference-model",
+        rich_help_panel="One endpoint, no providers file",
+        help="The reference's model id.",
+    ),
+]
+
+
+def load_target(
+    providers_file: Path | None,
+    base_url: str | None,
+    model: str | None,
+    api_key_env: str | None,
+    reference_url: str | None = None,
+    reference_model: str | None = None,
+) -> ProvidersFile:
+    """The providers to measure: the providers file, or the endpoint the quick-mode options
+    (or OPENAI_BASE_URL) name; a one-line `ConfigError` when neither, or both, are given."""
+    target = Target(base_url, model, api_key_env, reference_url, reference_model)
+    if providers_file is not None:
+        if target.given:
+            raise ConfigError("give a providers file or --base-url/--model, not both")
+        return load_providers(providers_file)
+    providers = quick_providers(target)
+    if providers is None:
+        raise ConfigError(
+            "give a providers file, --base-url URL --model M, or set OPENAI_BASE_URL"
+        )
+    return providers
 
 
 def exit_with(code: int) -> None:

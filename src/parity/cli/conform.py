@@ -8,19 +8,24 @@ from typing import Annotated
 import typer
 
 from parity.cli.common import (
+    ApiKeyEnv,
+    BaseUrl,
     DbOption,
     HtmlOut,
     JsonOut,
     JunitOut,
     MarkdownOut,
     MaxTime,
+    ModelName,
+    ReferenceModel,
+    ReferenceUrl,
     err,
     exit_with,
+    load_target,
     out,
     write_reports,
 )
 from parity.conformance.run import conform_options, failed_required, preview, run_conform
-from parity.core.config import load_providers
 from parity.core.errors import ConfigError
 from parity.core.plan import RunOptions, RunPlan
 from parity.core.session import load_run_for_resume
@@ -59,6 +64,11 @@ def conform(
     html_out: HtmlOut = None,
     markdown_out: MarkdownOut = None,
     max_time: MaxTime = None,
+    base_url: BaseUrl = None,
+    model: ModelName = None,
+    api_key_env: ApiKeyEnv = None,
+    reference_url: ReferenceUrl = None,
+    reference_model: ReferenceModel = None,
 ) -> None:
     """Conformance: tool calls, reasoning, sampling parameters, structured output, streaming,
     token accounting, context window and errors, on every provider in PROVIDERS_FILE.
@@ -85,9 +95,9 @@ def conform(
         providers, stored, run_id = load_run_for_resume(db, resume, providers_file, "conform")
         options = RunOptions(**{**stored, "max_time_s": max_time})
     else:
-        if providers_file is None:
-            raise ConfigError("give a providers file, --resume RUN_ID, or --matrix")
-        providers = load_providers(providers_file)
+        providers = load_target(
+            providers_file, base_url, model, api_key_env, reference_url, reference_model
+        )
         options = conform_options(selection, tries).model_copy(update={"max_time_s": max_time})
         run_id = None
     plan = RunPlan.resolve(options)

@@ -22,8 +22,18 @@ from typing import Annotated
 
 import typer
 
-from parity.cli.common import DbOption, err, exit_with, out
-from parity.core.config import load_providers
+from parity.cli.common import (
+    ApiKeyEnv,
+    BaseUrl,
+    DbOption,
+    ModelName,
+    ReferenceModel,
+    ReferenceUrl,
+    err,
+    exit_with,
+    load_target,
+    out,
+)
 from parity.core.errors import ConfigError
 from parity.equivalence.recording import AskedSettings
 from parity.equivalence.run import record_reference, test_providers
@@ -98,8 +108,10 @@ TopLogprobsOption = Annotated[
 
 @equiv_app.command("record")
 def record(
-    providers_file: Annotated[Path, typer.Argument(help="Providers TOML file.")],
     out_path: Annotated[Path, typer.Option("--out", help="Recording to write (.parity).")],
+    providers_file: Annotated[
+        Path | None, typer.Argument(help="Providers TOML file (or --base-url/--model).")
+    ] = None,
     provider: Annotated[
         str | None, typer.Option(help="Provider to record (default: the reference).")
     ] = None,
@@ -113,18 +125,25 @@ def record(
     length: LengthOption = None,
     top_logprobs: TopLogprobsOption = None,
     db: DbOption = Path("parity.db"),
+    base_url: BaseUrl = None,
+    model: ModelName = None,
+    api_key_env: ApiKeyEnv = None,
+    reference_url: ReferenceUrl = None,
+    reference_model: ReferenceModel = None,
 ) -> None:
     """Sample the reference once and write a recording to test providers against later.
 
     Cost with the defaults: 40 prompts x 16 samples (12 output tokens each) plus 4 x 40
     one-token logprob requests: 800 requests, about 38k tokens with a 38-token prompt.
     """
-    providers = load_providers(providers_file)
+    providers = load_target(
+        providers_file, base_url, model, api_key_env, reference_url, reference_model
+    )
     result = record_reference(
         db,
         providers,
         out_path,
-        source=str(providers_file),
+        source=str(providers_file) if providers_file else None,
         provider=provider,
         samples=samples,
         logprob_repeats=logprob_repeats,
@@ -144,7 +163,9 @@ def record(
 
 @equiv_app.command("test")
 def test(
-    providers_file: Annotated[Path, typer.Argument(help="Providers TOML file.")],
+    providers_file: Annotated[
+        Path | None, typer.Argument(help="Providers TOML file (or --base-url/--model).")
+    ] = None,
     against: Annotated[
         Path | None,
         typer.Option(help="A recording (parity equiv record); default: the live reference."),
@@ -193,6 +214,11 @@ def test(
     seed: Annotated[int | None, typer.Option(help="Seed of the permutations.")] = None,
     db: DbOption = Path("parity.db"),
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+    base_url: BaseUrl = None,
+    model: ModelName = None,
+    api_key_env: ApiKeyEnv = None,
+    reference_url: ReferenceUrl = None,
+    reference_model: ReferenceModel = None,
 ) -> None:
     """Test each provider against the reference: verdict same / different / inconclusive.
 
@@ -201,11 +227,13 @@ def test(
     each; adaptive usually stops earlier) plus 2 x 40 one-token logprob requests. Exit code 1
     when a provider is different (or unreachable).
     """
-    providers = load_providers(providers_file)
+    providers = load_target(
+        providers_file, base_url, model, api_key_env, reference_url, reference_model
+    )
     result = test_providers(
         db,
         providers,
-        source=str(providers_file),
+        source=str(providers_file) if providers_file else None,
         against=against,
         names=provider,
         methods=_parse_methods(methods, strict),

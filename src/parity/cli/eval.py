@@ -11,6 +11,8 @@ from parity.accuracy.evaluate import EvalOptions
 from parity.accuracy.probe import DEFAULT_REFERENCE_REPEATS
 from parity.accuracy.run import analyse_and_store_eval, check_suite, print_eval, run_eval
 from parity.cli.common import (
+    ApiKeyEnv,
+    BaseUrl,
     CsvOut,
     DbOption,
     HtmlOut,
@@ -19,14 +21,17 @@ from parity.cli.common import (
     LmEvalOut,
     MarkdownOut,
     MaxTime,
+    ModelName,
+    ReferenceModel,
     ReferenceRepeats,
+    ReferenceUrl,
     err,
     exit_with,
+    load_target,
     out,
     write_foreign,
     write_reports,
 )
-from parity.core.config import load_providers
 from parity.core.errors import ConfigError
 from parity.core.session import load_run_for_resume
 
@@ -128,6 +133,11 @@ def eval_command(
     inspect_log: InspectLogOut = None,
     lm_eval: LmEvalOut = None,
     max_time: MaxTime = None,
+    base_url: BaseUrl = None,
+    model: ModelName = None,
+    api_key_env: ApiKeyEnv = None,
+    reference_url: ReferenceUrl = None,
+    reference_model: ReferenceModel = None,
 ) -> None:
     """Accuracy on a suite, repeated, with confidence intervals and a verdict vs the reference.
 
@@ -141,9 +151,9 @@ def eval_command(
         providers, stored, run_id = load_run_for_resume(db, resume, providers_file, "eval")
         options = EvalOptions(**{**stored, "max_time_s": max_time})
     else:
-        if providers_file is None:
-            raise ConfigError("give a providers file, or --resume RUN_ID")
-        providers = load_providers(providers_file)
+        providers = load_target(
+            providers_file, base_url, model, api_key_env, reference_url, reference_model
+        )
         sampling = {
             k: v
             for k, v in {

@@ -9,6 +9,8 @@ import typer
 
 from parity.accuracy.probe import DEFAULT_REFERENCE_REPEATS
 from parity.cli.common import (
+    ApiKeyEnv,
+    BaseUrl,
     CsvOut,
     DbOption,
     HtmlOut,
@@ -16,14 +18,16 @@ from parity.cli.common import (
     JunitOut,
     MarkdownOut,
     MaxTime,
+    ModelName,
+    ReferenceModel,
     ReferenceRepeats,
+    ReferenceUrl,
     err,
     exit_with,
+    load_target,
     out,
     write_reports,
 )
-from parity.core.config import load_providers
-from parity.core.errors import ConfigError
 from parity.core.plan import RunOptions, RunPlan
 from parity.core.session import load_run_for_resume, print_leaderboard, run_providers
 
@@ -52,6 +56,11 @@ def run(
     junit_out: JunitOut = None,
     markdown_out: MarkdownOut = None,
     max_time: MaxTime = None,
+    base_url: BaseUrl = None,
+    model: ModelName = None,
+    api_key_env: ApiKeyEnv = None,
+    reference_url: ReferenceUrl = None,
+    reference_model: ReferenceModel = None,
 ) -> None:
     """Measure every provider in PROVIDERS_FILE: speed, accuracy vs the reference, conformance.
 
@@ -67,9 +76,9 @@ def run(
         providers, stored, run_id = load_run_for_resume(db, resume, providers_file, "run")
         options = RunOptions(**{**stored, "max_time_s": max_time})
     else:
-        if providers_file is None:
-            raise ConfigError("give a providers file, or --resume RUN_ID")
-        providers = load_providers(providers_file)
+        providers = load_target(
+            providers_file, base_url, model, api_key_env, reference_url, reference_model
+        )
         options = RunOptions(
             suite=suite,
             repeats=repeats,

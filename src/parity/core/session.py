@@ -18,7 +18,7 @@ from rich.table import Table
 
 from parity.core.analysis import ProviderResult, analyse_run
 from parity.core.client import ProviderClient
-from parity.core.config import ProvidersFile, load_providers
+from parity.core.config import ProvidersFile, load_providers, parse_providers
 from parity.core.errors import ConfigError
 from parity.core.lifecycle import open_run, resume_command
 from parity.core.plan import RunOptions, RunPlan
@@ -157,12 +157,26 @@ def load_run_for_resume(
         stored_names = [p["name"] for p in store.providers(run_id)]
     path = providers_file or (Path(info.source) if info.source else None)
     if path is None:
-        raise ConfigError(f"run {run_id} has no providers file on record: give it")
+        return _stored_providers_file(db, run_id), info.options, run_id
     providers = load_providers(path)
     names = [p.name for p in providers.providers]
     if stored_names and names != stored_names:
         raise ConfigError(f"{path}: providers {names} differ from run {run_id}'s {stored_names}")
     return providers, info.options, run_id
+
+
+def _stored_providers_file(db: Path, run_id: str) -> ProvidersFile:
+    """A run started without a providers file (quick mode), rebuilt from its stored public
+    settings: keys are read again from the variables they name."""
+    with Store(db) as store:
+        configs = store.providers(run_id)
+    if not configs or any(c.get("headers") for c in configs):
+        raise ConfigError(f"run {run_id} has no providers file on record: give it")
+    fields = [
+        {k: v for k, v in c.items() if k not in ("reachable", "detail", "headers")}
+        for c in configs
+    ]
+    return parse_providers({"provider": fields}, f"run {run_id}")
 
 
 CHECK_CHAT: dict[str, Any] = {
