@@ -414,3 +414,16 @@ def test_the_docs_table_has_each_checks_rule_and_cost() -> None:
         assert cells[rule_at].startswith(check.bar_rule.value), check.id
         cost = int(cells[cost_at].split()[0])
         assert cost == check.cost(PlanContext(PROVIDER)), check.id
+
+
+def test_reasoning_lengths_are_compared_on_one_scale() -> None:
+    """A provider that drops usage is measured by its reasoning text, and so then is the
+    reference: the same thinking, counted another way, is no shift."""
+    ref = reasoned({"low": 200, "medium": 600, "high": 1800})
+    for x in ref.values():
+        assert x.usage is not None
+        x.usage["completion_tokens_details"] = {"reasoning_tokens": len(x.reasoning) // 2}
+    no_usage = reasoned({"low": 200, "medium": 600, "high": 1800})
+    for x in no_usage.values():
+        x.usage = None
+    assert judge(reasoning.EFFORT, no_usage, ref).status is Status.PASS

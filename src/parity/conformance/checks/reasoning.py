@@ -89,18 +89,45 @@ def _no_reasoning(inp: CheckInput) -> CheckResult | None:
     return None
 
 
-def _lengths(exchanges: Mapping[str, Exchange]) -> tuple[dict[tuple[int, str], float], str]:
-    """Reasoning tokens by (prompt, effort) for the answers that came back, and the source."""
+def _lengths(
+    exchanges: Mapping[str, Exchange], text_only: bool = False
+) -> tuple[dict[tuple[int, str], float], str]:
+    """Reasoning tokens by (prompt, effort) for the answers that came back, and the source
+    (`text_only`: every length from the reasoning text, never from usage)."""
     found: dict[tuple[int, str], float] = {}
     source = "none"
     for i in range(len(PROMPTS)):
         for effort in EFFORTS:
             x = exchanges.get(f"{PREFIX}/{i}/{effort}")
-            tokens, how = reasoning_tokens(x) if x is not None and x.ok else (None, "none")
+            if x is None or not x.ok:
+                continue
+            tokens: float | None
+            if text_only:
+                tokens, how = len(x.reasoning) / CHARS_PER_TOKEN, "reasoning text length"
+            else:
+                tokens, how = reasoning_tokens(x)
             if tokens is not None:
                 found[(i, effort)] = tokens
             source = how if how != "none" else source
     return found, source
+
+
+def _comparable_lengths(
+    mine: Mapping[str, Exchange], reference: Mapping[str, Exchange]
+) -> tuple[dict[tuple[int, str], float], dict[tuple[int, str], float]]:
+    """Both sides' lengths on one scale: usage's reasoning_tokens where every answer of both
+    reports it, else the reasoning text's length (a provider that drops usage has not
+    reasoned less)."""
+
+    def counted(exchanges: Mapping[str, Exchange]) -> bool:
+        return all(
+            reasoning_tokens(x)[1] == "usage.reasoning_tokens"
+            for k, x in exchanges.items()
+            if k.startswith(PREFIX) and x.ok
+        )
+
+    text_only = not (counted(mine) and counted(reference))
+    return _lengths(mine, text_only)[0], _lengths(reference, text_only)[0]
 
 
 def length_shift(
@@ -141,7 +168,7 @@ def _judge_effort(inp: CheckInput) -> CheckResult:
     )
     ok = test.pvalue < ALPHA
     if inp.reference is not None:
-        shift = length_shift(lengths, _lengths(inp.reference)[0])
+        shift = length_shift(*_comparable_lengths(inp.exchanges, inp.reference))
         bar += (
             f"; lengths not significantly different from the reference's on the same prompts "
             f"(two-sided Wilcoxon signed-rank, p >= {ALPHA})"
