@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,9 +20,13 @@ from parity.cli.common import (
     ReferenceModel,
     ReferenceUrl,
     err,
+    json_option,
     load_target,
 )
 from parity.cli.common import out as console
+from parity.cli.common import (
+    write_json as write_json_to,
+)
 from parity.core.errors import ConfigError
 from parity.core.lifecycle import open_run
 
@@ -93,6 +98,10 @@ def bench(
     max_time: MaxTime = None,
     guidellm_json: GuidellmJsonOut = None,
     guidellm_csv: GuidellmCsvOut = None,
+    json_out: Annotated[
+        Path | None,
+        json_option("Also write the whole report (the --out folder's JSON) here."),
+    ] = None,
     base_url: BaseUrl = None,
     model: ModelName = None,
     api_key_env: ApiKeyEnv = None,
@@ -173,6 +182,8 @@ def bench(
     print_report(report, console, detail=detail)
     paths = {ext: out / f"{run_id}.{ext}" for ext in ("json", "csv", "svg")}
     write_json(report, paths["json"])
+    if json_out is not None:
+        write_json_to(json_out, json.dumps(report, indent=1, default=str))
     write_csv(report, paths["csv"])
     write_svg(report, paths["svg"])
     console.print(

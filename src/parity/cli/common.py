@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,7 @@ from parity.core.errors import ConfigError
 from parity.core.target import Target, quick_providers
 
 __all__ = [
+    "STDOUT",
     "ApiKeyEnv",
     "BaseUrl",
     "CsvOut",
@@ -42,9 +43,12 @@ __all__ = [
     "console",
     "err",
     "exit_with",
+    "json_option",
+    "json_to_stdout",
     "load_target",
     "out",
     "write_foreign",
+    "write_json",
     "write_reports",
 ]
 
@@ -151,11 +155,41 @@ MaxTime = Annotated[
         "(exit 130) and, for run, eval and conform, --resume goes on.",
     ),
 ]
+STDOUT = "-"
+"""`--json -`: the JSON goes to stdout, alone; tables and progress go to stderr."""
+
+
+def json_to_stdout(value: Path | None) -> Path | None:
+    """Option callback: with `--json -`, send everything else this command prints to
+    stderr, so stdout carries the JSON alone (`parity report --json - | jq`)."""
+    if value is not None and str(value) == STDOUT:
+        out.file = sys.stderr
+    return value
+
+
+def write_json(path: Path, text: str) -> None:
+    """Write `text` (a JSON document) to `path`, or to stdout when `path` is `-`."""
+    if str(path) == STDOUT:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+def json_option(help_text: str) -> Any:
+    """A `--json PATH` option (PATH `-`: stdout) with `help_text`."""
+    return typer.Option(
+        "--json", help=f"{help_text} `-` writes it to stdout.", callback=json_to_stdout
+    )
+
+
 JsonOut = Annotated[
     Path | None,
-    typer.Option(
-        "--json", help="Write the report model here (JSON: every figure, CI and verdict)."
-    ),
+    json_option("Write the report model here (JSON: every figure, CI and verdict)."),
 ]
 CsvOut = Annotated[
     Path | None, typer.Option("--csv", help="Write one CSV row per provider x metric here.")
@@ -282,5 +316,4 @@ def write_reports(
     if html_path is not None:
         write_html(html_path, data, series)
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(to_json(eval_json(data) if eval_ else data), encoding="utf-8")
+        write_json(json_path, to_json(eval_json(data) if eval_ else data))

@@ -31,8 +31,10 @@ from parity.cli.common import (
     ReferenceUrl,
     err,
     exit_with,
+    json_option,
     load_target,
     out,
+    write_json,
 )
 from parity.core.errors import ConfigError
 from parity.equivalence.recording import AskedSettings
@@ -213,7 +215,7 @@ def test(
     ] = False,
     seed: Annotated[int | None, typer.Option(help="Seed of the permutations.")] = None,
     db: DbOption = Path("parity.db"),
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results here.")] = None,
+    json_out: Annotated[Path | None, json_option("Write the results here.")] = None,
     base_url: BaseUrl = None,
     model: ModelName = None,
     api_key_env: ApiKeyEnv = None,
@@ -249,8 +251,5 @@ def test(
     )
     print_equiv(out, result)
     if json_out is not None:
-        try:
-            json_out.write_text(result.to_json())
-        except OSError as exc:
-            raise ConfigError(f"{json_out}: cannot write ({exc.strerror})") from None
+        write_json(json_out, result.to_json())
     exit_with(1 if result.failed else 0)

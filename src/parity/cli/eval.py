@@ -27,6 +27,7 @@ from parity.cli.common import (
     ReferenceUrl,
     err,
     exit_with,
+    json_option,
     load_target,
     out,
     write_foreign,
@@ -121,10 +122,7 @@ def eval_command(
     db: DbOption = Path("parity.db"),
     resume: Annotated[str | None, typer.Option(help="Continue an interrupted eval run.")] = None,
     json_out: Annotated[
-        Path | None,
-        typer.Option(
-            "--json", help="Write the results here (the report model; 'run' is the run id)."
-        ),
+        Path | None, json_option("Write the results here (the report model; 'run' is the run id).")
     ] = None,
     csv_out: CsvOut = None,
     html_out: HtmlOut = None,

@@ -6,13 +6,18 @@ Each command module parses options, calls the library and prints; `main` turns e
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from parity import __version__
 from parity.cli.bench import bench
-from parity.cli.common import out
+from parity.cli.common import err, json_option, out, write_json
 from parity.cli.conform import conform
 from parity.cli.demo import demo
 from parity.cli.equiv import equiv_app
@@ -30,7 +35,6 @@ app = typer.Typer(
     "reference provider) and API conformance, for each provider of one model.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
 app.command()(run)
 app.command("eval")(eval_command)
@@ -46,18 +50,64 @@ app.add_typer(local_app, name="local")
 app.command()(demo)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(__version__, highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No progress bars or announcements on stderr; results only."
+        ),
+    ] = False,
+) -> None:
+    """parity: does your inference provider really serve the open-weight model it sells?"""
+    if quiet:
+        err.quiet = True
+
+
 @app.command()
-def version() -> None:
+def version(
+    json_out: Annotated[
+        Path | None, json_option("Write the version and its environment here (JSON).")
+    ] = None,
+) -> None:
     """Print parity's version."""
-    out.print(__version__)
+    out.print(__version__, highlight=False)
+    if json_out is not None:
+        info = {"parity": __version__, "python": platform.python_version()}
+        write_json(json_out, json.dumps(info, indent=2))
+
+
+COMPLETE_VAR = "_PARITY_COMPLETE"
+
+
+def _accept_click_completion_names() -> None:
+    """Shell completion answers both spellings of its request: typer's `source_bash` and
+    click's `bash_source` (what click's docs and most completion guides tell users to run)."""
+    value = os.environ.get(COMPLETE_VAR, "")
+    shell, _, action = value.partition("_")
+    if action in ("source", "complete") and shell in ("bash", "zsh", "fish", "powershell", "pwsh"):
+        os.environ[COMPLETE_VAR] = f"{action}_{shell}"
 
 
 def main() -> None:
     """Entry point: run the app; a `ParityError` becomes one line on stderr and its exit code;
     Ctrl-C and SIGTERM end any command the same way (exit 130 and 143)."""
     interrupt_on_sigterm()
+    _accept_click_completion_names()
     try:
-        app()
+        app(prog_name="parity")
     except RunInterrupted as exc:
         print(f"parity: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)

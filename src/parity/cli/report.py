@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -19,15 +21,20 @@ from parity.cli.common import (
     LmEvalOut,
     MarkdownOut,
     exit_with,
+    json_option,
     out,
     write_foreign,
+    write_json,
     write_reports,
 )
 from parity.core.errors import ConfigError
 from parity.core.session import print_leaderboard
 
 
-def runs_command(db: DbOption = Path("parity.db")) -> None:
+def runs_command(
+    db: DbOption = Path("parity.db"),
+    json_out: Annotated[Path | None, json_option("Write the list of runs here (JSON).")] = None,
+) -> None:
     """List the runs in the store, newest first. Costs nothing."""
     from parity.core.store import Store
     from parity.report.runs import runs_table
@@ -35,7 +42,10 @@ def runs_command(db: DbOption = Path("parity.db")) -> None:
     if not db.exists():
         raise ConfigError(f"{db}: no such store")
     with Store(db) as store:
-        out.print(runs_table(store.runs()))
+        runs = store.runs()
+    out.print(runs_table(runs))
+    if json_out is not None:
+        write_json(json_out, json.dumps({"runs": [asdict(r) for r in runs]}, indent=2))
 
 
 def report_command(
@@ -107,6 +117,9 @@ def history_command(
             "tok_s_p50, cost or conformance."
         ),
     ] = None,
+    json_out: Annotated[
+        Path | None, json_option("Write the history rows here (JSON).")
+    ] = None,
 ) -> None:
     """Each provider's figures run after run, oldest first: accuracy (95% CI), verdict,
     TTFT and tok/s medians, run cost, conformance passed/judged. Recomputed from the store
@@ -127,15 +140,15 @@ def history_command(
     if not rows:
         raise ConfigError(f"{db}: no run has a provider named {provider!r}")
     out.print(history_table(rows, metric))
+    if json_out is not None:
+        write_json(json_out, json.dumps({"history": rows}, indent=2, default=str))
 
 
 def diff_command(
     run_a: Annotated[str, typer.Argument(help="The earlier run (the baseline).")],
     run_b: Annotated[str, typer.Argument(help="The later run.")],
     db: DbOption = Path("parity.db"),
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="Write the comparison (JSON) here.")
-    ] = None,
+    json_out: Annotated[Path | None, json_option("Write the comparison (JSON) here.")] = None,
 ) -> None:
     """What changed from RUN_A to RUN_B, per provider in both, tested beyond noise.
 
@@ -146,8 +159,6 @@ def diff_command(
     a verdict turned degraded, a provider unreachable in B. Recomputed from the store;
     costs nothing. Exit code 1 when there is a regression, 0 otherwise, 2 for bad input.
     """
-    import json
-
     from parity.core.store import Store
     from parity.report.history import diff as diff_runs
     from parity.report.history_table import print_diff
@@ -161,6 +172,5 @@ def diff_command(
         result = diff_runs(store, run_a, run_b)
     print_diff(out, result)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        write_json(json_out, json.dumps(result, indent=2))
     exit_with(1 if result["regressions"] else 0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from rich.table import Table
 
 from parity.core.analysis import ProviderResult, analyse_run
 from parity.core.client import ProviderClient
-from parity.core.config import ProvidersFile, load_providers, parse_providers
+from parity.core.config import Provider, ProvidersFile, load_providers, parse_providers
 from parity.core.errors import ConfigError
 from parity.core.lifecycle import open_run, resume_command
 from parity.core.plan import RunOptions, RunPlan
@@ -28,10 +29,13 @@ from parity.report.terminal import print_report
 
 __all__ = [
     "ProviderBars",
+    "ProviderCheck",
     "check_providers",
     "load_run_for_resume",
     "print_leaderboard",
+    "probe_providers",
     "progress_bars",
+    "providers_table",
     "run_providers",
 ]
 
@@ -187,45 +191,80 @@ CHECK_CHAT: dict[str, Any] = {
 """The request `providers check` sends each provider after GET /models: one token."""
 
 
-async def check_providers(providers: ProvidersFile, console: Console) -> bool:
-    """Ask each provider for its model list (GET /models) and for a one-token chat
-    completion (`CHECK_CHAT`), and print a table; True when every provider answered the chat
-    with a valid completion. A server that answers HTTP is not enough: a gateway in front of
-    nothing answers GET /models too (502), and only a real completion shows a model behind
-    it. The chat is not sent where GET /models got no HTTP answer at all."""
+@dataclass(frozen=True)
+class ProviderCheck:
+    """What `providers check` found for one provider."""
 
-    async def probe(provider_index: int) -> tuple[bool, str, list[str]]:
-        provider = providers.providers[provider_index]
+    name: str
+    base_url: str
+    model: str
+    reference: bool
+    reachable: bool
+    detail: str
+    models: list[str]
+
+    @property
+    def model_listed(self) -> bool | None:
+        """Whether GET /models lists the provider's model (None: no list came back)."""
+        return None if not self.models else self.model in self.models
+
+
+async def probe_providers(providers: ProvidersFile) -> list[ProviderCheck]:
+    """Ask each provider, concurrently, for its model list (GET /models) and for a one-token
+    chat completion (`CHECK_CHAT`). A provider is reachable only when the chat got a valid
+    completion: a gateway in front of nothing answers GET /models too (502), and only a real
+    completion shows a model behind it. The chat is not sent where GET /models got no HTTP
+    answer at all."""
+
+    async def probe(provider: Provider) -> ProviderCheck:
+        def found(reachable: bool, detail: str, models: list[str]) -> ProviderCheck:
+            return ProviderCheck(
+                provider.name,
+                provider.base_url,
+                provider.model,
+                provider.reference,
+                reachable,
+                detail,
+                models,
+            )
+
         async with ProviderClient(provider, retries=0) as client:
             result = await client.list_models()
             if not result.reachable:
-                return False, result.detail, result.models
+                return found(False, result.detail, result.models)
             chat = await client.chat(dict(CHECK_CHAT), stream=False)
         models = f"GET /models: {result.detail}"
         if chat.ok:
             took = chat.e2e_ms()
             timing = f", {took:.0f} ms" if took is not None else ""
             detail = f"a 1-token chat answered (HTTP {chat.status}{timing}); {models}"
-            return True, detail, result.models
+            return found(True, detail, result.models)
         why = chat.error_detail or (chat.error.value if chat.error else "no answer")
-        return False, f"a 1-token chat got no valid answer: {why}; {models}", result.models
+        return found(False, f"a 1-token chat got no valid answer: {why}; {models}", result.models)
 
-    results = await asyncio.gather(*(probe(i) for i in range(len(providers.providers))))
+    return list(await asyncio.gather(*(probe(p) for p in providers.providers)))
+
+
+def providers_table(checks: list[ProviderCheck]) -> Table:
+    """The `providers check` table: provider, base_url, model, reachable, detail."""
     table = Table(title="providers", title_justify="left", header_style="bold")
     for column in ("provider", "base_url", "model", "reachable", "detail"):
         table.add_column(column)
-    for provider, (reachable, detail, models) in zip(providers.providers, results, strict=True):
-        served = (
-            ""
-            if not models or provider.model in models
-            else f" (model {provider.model!r} not listed)"
-        )
+    for check in checks:
+        served = "" if check.model_listed is not False else f" (model {check.model!r} not listed)"
         table.add_row(
-            provider.name + (" (reference)" if provider.reference else ""),
-            provider.base_url,
-            provider.model,
-            "[green]yes[/]" if reachable else "[red]no[/]",
-            detail + served,
+            check.name + (" (reference)" if check.reference else ""),
+            check.base_url,
+            check.model,
+            "[green]yes[/]" if check.reachable else "[red]no[/]",
+            check.detail + served,
         )
-    console.print(table)
-    return all(r[0] for r in results)
+    return table
+
+
+async def check_providers(providers: ProvidersFile, console: Console) -> bool:
+    """Probe every provider (`probe_providers`), print the table; True when all are
+    reachable."""
+    checks = await probe_providers(providers)
+    console.print(providers_table(checks))
+    return all(c.reachable for c in checks)
