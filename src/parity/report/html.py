@@ -31,7 +31,7 @@ from markupsafe import Markup
 
 from parity.report import format as fmt
 from parity.report import svg
-from parity.report.model import STATUSES, Report, current_status
+from parity.report.model import STATUSES, Report, current_line
 from parity.stats.estimates import current_verdict
 
 DASH = "—"
@@ -164,8 +164,7 @@ class _Report:
         # A report saved before the labels changed, given as a dict: its "faithful" is read
         # as what its accuracy verdict showed (`report.model.current_status`).
         self.summary: list[dict[str, Any]] = [
-            {**s, "status": current_status(str(s.get("status")), verdicts.get(str(s.get("name"))))}
-            for s in data.get("summary") or []
+            dict(current_line(s, verdicts)) for s in data.get("summary") or []
         ]
         self.status = {str(s.get("name")): str(s.get("status")) for s in self.summary}
         for p in self.providers:

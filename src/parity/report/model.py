@@ -67,6 +67,7 @@ __all__ = [
     "Summary",
     "UnreachableEvalProvider",
     "VerdictLine",
+    "current_line",
     "current_status",
     "provider_entry",
 ]
@@ -486,7 +487,7 @@ class Report(ReportModel):
             verdicts = {p.name: p.verdict for p in entries}
             summary = data.get("summary")
             if isinstance(summary, list):
-                data = {**data, "summary": [_current_line(s, verdicts) for s in summary]}
+                data = {**data, "summary": [current_line(s, verdicts) for s in summary]}
         return data
 
     @classmethod
@@ -495,16 +496,17 @@ class Report(ReportModel):
         return data if isinstance(data, Report) else cls.model_validate(data)
 
 
-def _current_line(line: Any, verdicts: Mapping[str, str]) -> Any:
+def current_line(line: Any, verdicts: Mapping[str, str]) -> Any:
     """A stored verdict line (a dict) with an old status and verdict words read as today's."""
-    if not isinstance(line, Mapping) or not isinstance(line.get("why"), str):
+    if not isinstance(line, Mapping):
         return line
-    status = line.get("status")
-    if isinstance(status, str):
-        status = current_status(status, verdicts.get(str(line.get("name"))))
-    why = line["why"].replace("(inconclusive)", f"({current_verdict('inconclusive')})")
-    why = why.replace("; no significant difference found (not proven equivalent)", "")
-    return {**line, "status": status, "why": why}
+    out = dict(line)
+    if isinstance(out.get("status"), str):
+        out["status"] = current_status(out["status"], verdicts.get(str(out.get("name"))))
+    if isinstance(out.get("why"), str):
+        why = out["why"].replace("(inconclusive)", f"({current_verdict('inconclusive')})")
+        out["why"] = why.replace("; no significant difference found (not proven equivalent)", "")
+    return out
 
 
 # --------------------------------------------------------------------------------------------
