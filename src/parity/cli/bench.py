@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
+from parity import api
 from parity.cli.common import (
     ApiKeyEnv,
     BaseUrl,
@@ -27,8 +27,6 @@ from parity.cli.common import out as console
 from parity.cli.common import (
     write_json as write_json_to,
 )
-from parity.core.errors import ConfigError
-from parity.core.lifecycle import open_run
 
 __all__ = ["bench"]
 
@@ -115,70 +113,28 @@ def bench(
     tables go to the terminal, and JSON, CSV and a speed-vs-price SVG to --out;
     --guidellm-json/--guidellm-csv also write the benchmarks under guidellm's metric names.
     """
-    from parity.bench.metrics import parse_slo
-    from parity.bench.plan import build_steps
     from parity.bench.report import print_report, write_csv, write_json, write_svg
-    from parity.bench.run import BenchSettings, run_bench
-    from parity.bench.tokenizer import choose_tokenizer
 
-    providers_all = load_target(
-        providers_file, base_url, model, api_key_env, reference_url, reference_model
-    ).providers
-    if only:
-        unknown = sorted(set(only) - {p.name for p in providers_all})
-        if unknown:
-            raise ConfigError(f"--only: no provider named {', '.join(unknown)}")
-        providers = [p for p in providers_all if p.name in only]
-    else:
-        providers = providers_all
-    try:
-        steps = build_steps(preset, workload, load, requests, duration, warmup)
-        slos = [parse_slo(s) for s in slo or []]
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    choice = choose_tokenizer(tokenizer)
-    settings = BenchSettings(
-        steps=steps,
-        slos=slos,
+    result = api.bench(
+        load_target(providers_file, base_url, model, api_key_env, reference_url, reference_model),
+        db=db,
+        preset=preset,
+        workloads=workload,
+        loads=load,
+        requests=requests,
+        duration_s=duration,
+        warmup=warmup,
+        slos=slo or (),
+        only=only,
+        tokenizer=tokenizer,
         temperature=temperature,
         retries=retries,
         seed=seed,
         max_time_s=max_time,
+        console=err,
+        source=providers_file,
     )
-    options: dict[str, Any] = {
-        "preset": preset,
-        "steps": [s.to_dict() for s in steps],
-        "slos": [s.text for s in slos],
-        "tokenizer": tokenizer,
-        "temperature": temperature,
-        "retries": retries,
-        "seed": seed,
-        "providers": [p.name for p in providers],
-        "max_time_s": max_time,
-    }
-    with open_run(
-        db,
-        "bench",
-        options,
-        source=str(providers_file) if providers_file else None,
-        announce=lambda line: err.print(f"{line}  ({choice.note})", highlight=False),
-    ) as run:
-        report = asyncio.run(
-            run_bench(
-                run.store,
-                run.run_id,
-                providers,
-                settings,
-                choice,
-                lambda text: err.print(text, highlight=False),
-            )
-        )
-        report["options"] = options
-        for provider_report in _summary_only(report)["providers"]:
-            run.store.put_result(
-                run.run_id, provider_report["name"], "speed", "bench", provider_report
-            )
-    run_id = run.run_id
+    run_id, report, options = result.run_id, result.data, result.data["options"]
     print_report(report, console, detail=detail)
     paths = {ext: out / f"{run_id}.{ext}" for ext in ("json", "csv", "svg")}
     write_json(report, paths["json"])
@@ -196,11 +152,3 @@ def bench(
         for path in write_guidellm({**report, "options": options}, guidellm_json, guidellm_csv):
             console.print(f"guidellm: {path}", highlight=False)
 
-
-def _summary_only(report: dict[str, Any]) -> dict[str, Any]:
-    """The report without per-request lists (those are stored per step already)."""
-    providers = []
-    for provider in report["providers"]:
-        steps = [{k: v for k, v in s.items() if k != "requests"} for s in provider["steps"]]
-        providers.append({**provider, "steps": steps})
-    return {**report, "providers": providers}

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
+from parity import api
 from parity.accuracy.evaluate import EvalOptions
 from parity.accuracy.probe import DEFAULT_REFERENCE_REPEATS
-from parity.accuracy.run import analyse_and_store_eval, check_suite, print_eval, run_eval
+from parity.accuracy.run import check_suite, print_eval
 from parity.cli.common import (
     ApiKeyEnv,
     BaseUrl,
@@ -185,8 +186,11 @@ def eval_command(
         )
         check_suite(options)
         run_id = None
-    run_id = run_eval(db, providers, options, providers_file, run_id, err)
-    results = analyse_and_store_eval(db, run_id, options)
+    result = api.evaluate(
+        providers, db=db, resume=run_id, console=err, source=providers_file,
+        **options.model_dump(),
+    )  # fmt: skip
+    run_id, results = result.run_id, result.providers
     print_eval(results, run_id, options, out)
     write_reports(
         db,
@@ -199,8 +203,7 @@ def eval_command(
         eval_=True,
     )
     write_foreign(db, run_id, inspect_log=inspect_log, lm_eval=lm_eval)
-    degraded = [r for r in results if (r.get("vs_reference") or {}).get("verdict") == "degraded"]
-    exit_with(1 if degraded else 0)
+    exit_with(1 if result.failed else 0)
 
 
 def parse_fields(values: list[str]) -> dict[str, str]:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from parity import api
 from parity.accuracy.probe import DEFAULT_REFERENCE_REPEATS
 from parity.cli.common import (
     ApiKeyEnv,
@@ -29,7 +30,7 @@ from parity.cli.common import (
     write_reports,
 )
 from parity.core.plan import RunOptions, RunPlan
-from parity.core.session import load_run_for_resume, print_leaderboard, run_providers
+from parity.core.session import load_run_for_resume, print_leaderboard
 
 
 def run(
@@ -90,8 +91,16 @@ def run(
         )
         run_id = None
     plan = RunPlan.resolve(options)
-    run_id = run_providers(db, providers, plan, providers_file, run_id, err)
-    results = print_leaderboard(db, run_id, plan, out)
+    result = api.run(
+        providers,
+        db=db,
+        resume=run_id,
+        console=err,
+        source=providers_file,
+        **options.model_dump(),
+    )
+    run_id = result.run_id
+    print_leaderboard(db, run_id, plan, out, result.providers)
     write_reports(
         db,
         run_id,
@@ -101,6 +110,4 @@ def run(
         junit_path=junit_out,
         markdown_path=markdown_out,
     )
-    bad = [r for r in results if r.verdict in ("degraded", "unreachable", "no data")]
-    bad += [r for r in results if r.conformance_counts()[0] < r.conformance_counts()[1]]
-    exit_with(1 if bad else 0)
+    exit_with(1 if result.failed else 0)

@@ -125,12 +125,18 @@ def progress_bars(console: Console, names: list[str]) -> Iterator[ProviderBars]:
 
 
 def print_leaderboard(
-    db: Path, run_id: str, plan: RunPlan | RunOptions, console: Console
+    db: Path,
+    run_id: str,
+    plan: RunPlan | RunOptions,
+    console: Console,
+    results: list[ProviderResult] | None = None,
 ) -> list[ProviderResult]:
-    """Analyse the run from the store (saving the results there) and print the leaderboard."""
+    """Print the run's leaderboard: `results`, or the run analysed from the store (saving
+    the results there)."""
     plan = RunPlan.of(plan)
-    with Store(db) as store:
-        results = analyse_run(store, run_id, plan)
+    if results is None:
+        with Store(db) as store:
+            results = analyse_run(store, run_id, plan)
     options = plan.options
     title = (
         f"parity run {run_id}: suite {options.suite} x{options.repeats}, "
