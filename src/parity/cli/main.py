@@ -22,6 +22,7 @@ from parity.cli.conform import conform
 from parity.cli.demo import demo
 from parity.cli.equiv import equiv_app
 from parity.cli.eval import eval_command
+from parity.cli.init import init_command
 from parity.cli.local import local_app
 from parity.cli.providers import providers_app
 from parity.cli.report import diff_command, history_command, report_command, runs_command
@@ -48,6 +49,7 @@ app.command("diff")(diff_command)
 app.add_typer(providers_app, name="providers")
 app.add_typer(local_app, name="local")
 app.command()(demo)
+app.command("init")(init_command)
 
 
 def _print_version(value: bool) -> None:
