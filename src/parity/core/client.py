@@ -32,6 +32,15 @@ consecutive attempts that failed at the transport (connect error, timeout, stall
 HTTP 502/503/504) with no other outcome in between; the client then stops retrying, and the
 runner sends it nothing more.
 
+Every request carries a request id, so a record can be matched with the provider's server logs:
+a fresh UUID4 per attempt (a retry is a new attempt, with a new id) in the header
+`Provider.request_id_header` (`X-Request-ID` unless the providers file names another; ""
+sends none). The Exchange keeps the id sent (`request_id`, and `attempt_ids` for every
+attempt) and the ids the provider gave back: the body's `id` (`response_id`) and the
+response headers named in `PROVIDER_ID_HEADERS` (`provider_ids`), no other header. A request
+resent on a new connection because the pooled one had been closed before it was answered is
+the same attempt, with the same id.
+
 The API key goes into the `Authorization` header only. If a provider echoes it back (in an
 error message, or even in generated text), in any form, it is replaced by `***` everywhere in
 the Exchange (`core.secrets`); an error detail never quotes what was sent (`_exc_text`).
@@ -50,6 +59,7 @@ import ssl
 import time
 import urllib.parse
 import urllib.request
+import uuid
 import zlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -69,6 +79,7 @@ from parity.core.sse import SSEParser
 __all__ = [
     "DEADLINE_DEFAULT_TOKENS",
     "DEADLINE_TOKENS_PER_S",
+    "PROVIDER_ID_HEADERS",
     "TRANSPORT",
     "UNAVAILABLE_AFTER",
     "Availability",
@@ -101,6 +112,25 @@ DEADLINE_DEFAULT_TOKENS = 4096
 """The output length the default deadline assumes for a request that sets no limit."""
 UNAVAILABLE_AFTER = 3
 """Consecutive transport failures after which a provider is unavailable."""
+PROVIDER_ID_HEADERS = (
+    "x-request-id",
+    "request-id",
+    "openai-request-id",
+    "x-openai-request-id",
+    "x-client-request-id",
+    "x-ms-request-id",
+    "apim-request-id",
+    "x-amzn-requestid",
+    "x-amz-request-id",
+    "x-amzn-trace-id",
+    "x-cloud-trace-context",
+    "cf-ray",
+    "x-trace-id",
+    "x-correlation-id",
+)
+"""Response headers that carry a provider's (or a gateway's) id of a request: the only
+headers stored (`Exchange.provider_ids`), with the request id header when it is echoed."""
+_ID_CHARS = 256  # longest id value kept (from a header or a body)
 
 
 def request_deadline(provider: Provider, body: Mapping[str, Any]) -> float:
@@ -169,12 +199,16 @@ class ModelsProbe:
 
     `reachable` is True when the server answered HTTP at all (whatever the status);
     `models` lists the ids it reported (empty unless it answered 200 with a model list).
+    `request_id` is the id sent with it and `provider_ids` the ids its response headers
+    carried (as in `Exchange`); neither takes part in comparisons.
     """
 
     reachable: bool
     status: int | None
     models: list[str] = field(default_factory=list)
     detail: str = ""
+    request_id: str | None = field(default=None, compare=False)
+    provider_ids: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 class ProviderClient:
@@ -222,6 +256,12 @@ class ProviderClient:
             problem = _header_problem(name, value)
             if problem:
                 raise ConfigError(f"provider {provider.name}: header {name!r} {problem}")
+        self._id_header = provider.request_id_header
+        if self._id_header and _header_problem(self._id_header, ""):
+            raise ConfigError(
+                f"provider {provider.name}: request_id_header {self._id_header!r} is not a "
+                "valid header name"
+            )
         self._http = _Http11(provider, headers, transport)
 
     def __repr__(self) -> str:
@@ -261,7 +301,8 @@ class ProviderClient:
         `{RAW_BODY: text}` sends `text` verbatim instead (malformed-request tests).
         `endpoint` "responses" (the Responses API) is read into the same Exchange fields:
         output_text as text, function_call items as tool_calls, input/output tokens as usage.
-        After retries, the Exchange is the last attempt's, with `attempts` counting all.
+        After retries, the Exchange is the last attempt's, with `attempts` counting all and
+        `attempt_ids` holding each attempt's request id (a fresh UUID4 each).
         Raises `TypeError` only if `body` is not JSON-serialisable.
         """
         if RAW_BODY in body:
@@ -282,12 +323,16 @@ class ProviderClient:
             sent_body = orjson.loads(payload)
             deadline = request_deadline(self.provider, sent_body)
         attempt = 0
+        ids: list[str] = []
         while True:
             attempt += 1
             exchange, retry_after = await self._attempt(
                 sent_body, payload, stream, endpoint, deadline
             )
             exchange.attempts = attempt
+            if exchange.request_id is not None:
+                ids.append(exchange.request_id)
+            exchange.attempt_ids = list(ids)
             self.availability.record(exchange)
             if attempt > self.retries or not _retryable(exchange) or self.availability.unavailable:
                 break
@@ -313,14 +358,17 @@ class ProviderClient:
         """
         provider = self.provider
         deadline = provider.deadline_s or 2 * provider.timeout_s
+        request_id = self._new_request_id()
+        ids: dict[str, str] = {}
         async with self._http.slot():
             try:
                 async with asyncio.timeout(deadline):
                     response = await self._http.open(
-                        "GET", MODELS_ENDPOINT, None, "application/json", None
+                        "GET", MODELS_ENDPOINT, None, "application/json", None, request_id
                     )
                     try:
                         status = response.status
+                        ids = self._provider_ids(response.headers)
                         content = await response.read_limited(_MODELS_LIMIT, self._http.timeout)
                     finally:
                         await self._http.release(response)
@@ -328,26 +376,60 @@ class ProviderClient:
                 verb = "timed out" if exc.kind is ErrorClass.TIMEOUT else "cannot connect"
                 reason = exc.detail.removeprefix("no response: ")
                 reason = reason.removeprefix("timed out before a response: ")
-                return self._probe(False, None, f"{verb}: {reason}")
+                return self._probe(False, None, f"{verb}: {reason}", request_id=request_id)
             except TimeoutError:
-                return self._probe(False, None, f"timed out: no model list within {deadline:g} s")
+                detail = f"timed out: no model list within {deadline:g} s"
+                return self._probe(False, None, detail, request_id=request_id, ids=ids)
         if status != 200:
-            return self._probe(True, status, f"HTTP {status}: {_body_snippet(content)}")
+            detail = f"HTTP {status}: {_body_snippet(content)}"
+            return self._probe(True, status, detail, request_id=request_id, ids=ids)
         try:
             data = orjson.loads(content)
             items = data["data"]
             models = [item["id"] for item in items if isinstance(item.get("id"), str)]
         except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError):
-            return self._probe(True, status, f"not an OpenAI model list: {_body_snippet(content)}")
-        return self._probe(True, status, f"{len(models)} model(s)", models)
+            detail = f"not an OpenAI model list: {_body_snippet(content)}"
+            return self._probe(True, status, detail, request_id=request_id, ids=ids)
+        return self._probe(
+            True, status, f"{len(models)} model(s)", models, request_id=request_id, ids=ids
+        )
 
     def _probe(
-        self, reachable: bool, status: int | None, detail: str, models: list[str] | None = None
+        self,
+        reachable: bool,
+        status: int | None,
+        detail: str,
+        models: list[str] | None = None,
+        *,
+        request_id: str | None = None,
+        ids: dict[str, str] | None = None,
     ) -> ModelsProbe:
         if self._key:
             detail = redact_message(detail, self._key)
             models = redact(models, self._key)
-        return ModelsProbe(reachable=reachable, status=status, models=models or [], detail=detail)
+            ids = redact(ids, self._key)
+        return ModelsProbe(
+            reachable=reachable,
+            status=status,
+            models=models or [],
+            detail=detail,
+            request_id=request_id,
+            provider_ids=ids or {},
+        )
+
+    def _new_request_id(self) -> str | None:
+        """A fresh request id for one attempt (a UUID4), or None when none is sent."""
+        return str(uuid.uuid4()) if self._id_header else None
+
+    def _provider_ids(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """The id-carrying headers of a response (`PROVIDER_ID_HEADERS`, and the request id
+        header when the server echoes it), nothing else."""
+        echoed = self._id_header.lower()
+        found: dict[str, str] = {}
+        for name, value in headers.items():
+            if (name in PROVIDER_ID_HEADERS or name == echoed) and value:
+                found[name] = value[:_ID_CHARS]
+        return found
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before attempt `attempt + 1`."""
@@ -365,6 +447,7 @@ class ProviderClient:
             timings = Timings(sent=time.perf_counter_ns())
             exchange = Exchange(request=request, stream=stream, timings=timings)
             exchange.transport = self._http.describe(None)
+            exchange.request_id = self._new_request_id()
             try:
                 async with asyncio.timeout(deadline) as limit:
                     return exchange, await self._round_trip(exchange, payload, endpoint)
@@ -385,13 +468,16 @@ class ProviderClient:
         timings = exchange.timings
         accept = "text/event-stream" if exchange.stream else "application/json"
         try:
-            response = await self._http.open("POST", endpoint, payload, accept, timings)
+            response = await self._http.open(
+                "POST", endpoint, payload, accept, timings, exchange.request_id
+            )
         except _NoResponse as exc:
             timings.end = time.perf_counter_ns()
             _fail(exchange, exc.kind, exc.detail)
             return None
         timings.headers = response.arrived
         exchange.status = status = response.status
+        exchange.provider_ids = self._provider_ids(response.headers)
         exchange.transport = self._http.describe(response.version)
         retry_after: float | None = None
         try:
@@ -463,6 +549,7 @@ class ProviderClient:
         data = await self._read_json(response, exchange)
         if exchange.error is not None:
             return
+        exchange.response_id = _body_id(data)
         output = data.get("output") if isinstance(data, dict) else None
         if not isinstance(output, list):
             snippet = _body_snippet((exchange.raw or "").encode())
@@ -518,6 +605,7 @@ class ProviderClient:
         data = await self._read_json(response, exchange)
         if exchange.error is not None:
             return
+        exchange.response_id = _body_id(data)
         body = (exchange.raw or "").encode()
         choices = data.get("choices") if isinstance(data, dict) else None
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
@@ -675,6 +763,8 @@ class _StreamState:
                     f"provider sent an error mid-stream: {payload[:_DETAIL_BODY_CHARS]}",
                 )
                 return False
+            if exchange.response_id is None:
+                exchange.response_id = _body_id(chunk)
             usage = chunk.get("usage")
             if usage and isinstance(usage, dict):
                 exchange.usage = usage
@@ -785,6 +875,18 @@ def _not_a_stream(exchange: Exchange, content_type: str, body: bytes) -> None:
         f"asked for a stream but got content-type {content_type or 'none'!r}: "
         f"{_body_snippet(body)}",
     )
+
+
+def _body_id(data: Any) -> str | None:
+    """The `id` of a response body or stream chunk (a Responses API stream event's
+    `response.id`), when it is a non-empty string; at most `_ID_CHARS` characters."""
+    if not isinstance(data, dict):
+        return None
+    value = data.get("id")
+    if not isinstance(value, str):
+        inner = data.get("response")
+        value = inner.get("id") if isinstance(inner, dict) else None
+    return value[:_ID_CHARS] if isinstance(value, str) and value else None
 
 
 def _retryable(exchange: Exchange) -> bool:
@@ -1282,6 +1384,7 @@ class _Http11:
         lines = [f"Host: {self._host_header}"] + [f"{k}: {v}" for k, v in self._headers.items()]
         lines += ["Accept-Encoding: identity", "Connection: keep-alive"]
         self._fixed = "\r\n".join(lines)
+        self._id_header = provider.request_id_header
         self.timeout = provider.timeout_s
         self._slots = asyncio.Semaphore(provider.max_concurrency)
         self._idle: list[_Conn] = []
@@ -1308,10 +1411,14 @@ class _Http11:
         for conn in idle:
             conn.close()
 
-    def _message(self, method: str, endpoint: str, payload: bytes | None, accept: str) -> bytes:
+    def _message(
+        self, method: str, endpoint: str, payload: bytes | None, accept: str, request_id: str | None
+    ) -> bytes:
         path = f"{self._base_path}/{endpoint}"
         target = self._origin + path if self.proxy is not None and not self._tls else path
         head = f"{method} {target} HTTP/1.1\r\n{self._fixed}\r\nAccept: {accept}\r\n"
+        if request_id is not None:
+            head += f"{self._id_header}: {request_id}\r\n"
         if payload is None:
             return (head + "\r\n").encode("latin-1")
         head += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
@@ -1385,16 +1492,19 @@ class _Http11:
         payload: bytes | None,
         accept: str,
         timings: Timings | None,
+        request_id: str | None = None,
     ) -> _Response:
         """Send a request and read its response head (a pooled connection is reused when
-        one is idle); `timings.sent` is stamped as the request is written.
+        one is idle); `timings.sent` is stamped as the request is written. `request_id`,
+        when given, goes in the provider's request id header (the same on a resend over a
+        new connection: it is the same attempt).
 
         Raises `_NoResponse` when no head comes back: CONNECT (refused, TLS, broken) or
         TIMEOUT (no connection or no head within `timeout_s`).
         """
         if self._injected is not None:
-            return await self._open_injected(method, endpoint, payload, accept, timings)
-        message = self._message(method, endpoint, payload, accept)
+            return await self._open_injected(method, endpoint, payload, accept, timings, request_id)
+        message = self._message(method, endpoint, payload, accept, request_id)
         conn: _Conn | None = None
         while True:
             fresh = True
@@ -1450,9 +1560,12 @@ class _Http11:
         payload: bytes | None,
         accept: str,
         timings: Timings | None,
+        request_id: str | None,
     ) -> _Response:
         assert self._injected is not None
         headers = {**self._headers, "Accept": accept, "Accept-Encoding": "identity"}
+        if request_id is not None:
+            headers[self._id_header] = request_id
         if payload is not None:
             headers["Content-Type"] = "application/json"
         request = httpx.Request(

@@ -22,6 +22,26 @@ from parity.core.secrets import key_problem
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
+REQUEST_ID_HEADER = "X-Request-ID"
+"""The header that carries each attempt's request id unless a provider names another."""
+
+# Headers parity writes itself, or that carry credentials: never a request id's name.
+_NOT_REQUEST_ID = frozenset(
+    (
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "host",
+        "accept",
+        "accept-encoding",
+        "connection",
+        "content-type",
+        "content-length",
+        "transfer-encoding",
+        "user-agent",
+    )
+)
+
 
 class Provider(BaseModel):
     """One OpenAI-compatible endpoint serving the model under test."""
@@ -36,6 +56,10 @@ class Provider(BaseModel):
     price_output: float | None = Field(default=None, ge=0, description="$ per 1M output tokens")
     extra_body: dict[str, Any] = Field(default_factory=dict)
     headers: dict[str, str] = Field(default_factory=dict)
+    request_id_header: str = Field(
+        default=REQUEST_ID_HEADER,
+        description="the header each attempt's fresh request id (a UUID4) is sent in; '': none",
+    )
     max_concurrency: int = Field(default=4, ge=1, le=1024)
     timeout_s: float = Field(default=120.0, gt=0)
     deadline_s: float | None = Field(
@@ -70,6 +94,29 @@ class Provider(BaseModel):
                     " (not Latin-1)"
                 )
         return value
+
+    @field_validator("request_id_header")
+    @classmethod
+    def _request_id_header(cls, value: str) -> str:
+        if value == "":
+            return value
+        if not _HEADER_NAME.match(value):
+            raise ValueError(f"{value!r} is not a valid HTTP header name ('' sends none)")
+        if value.lower() in _NOT_REQUEST_ID:
+            raise ValueError(f"{value!r} is a header parity sets itself or a credential's")
+        return value
+
+    @model_validator(mode="after")
+    def _request_id_not_in_headers(self) -> Provider:
+        # A fixed value under the same name would be sent twice, and the value stored as the
+        # request id could be one of `headers`, which may hold a secret.
+        name = self.request_id_header.lower()
+        if name and any(key.lower() == name for key in self.headers):
+            raise ValueError(
+                f"headers has {self.request_id_header!r}, the request id header: remove it, or "
+                'set request_id_header = "" to send your fixed value instead'
+            )
+        return self
 
     def api_key(self) -> str | None:
         """The API key from the environment variable named by `api_key_env`, if set (an empty

@@ -77,11 +77,40 @@ class Exchange:
     """Which path carried the request: `client` (name and version), `http` (the version the
     server answered with; None without an answer), `proxy` (its URL without credentials, or
     None: direct) and `accept_encoding` (what was asked for). None in records from before it."""
+    request_id: str | None = None
+    """The request id parity sent (`Provider.request_id_header`) with the attempt this record
+    is: a fresh UUID4 per attempt. None when no header was sent, and in older records."""
+    attempt_ids: list[str] = field(default_factory=list)
+    """Every attempt's request id, in order (the last is `request_id`): more than one when
+    the request was retried."""
+    response_id: str | None = None
+    """The `id` of the answer's body (`chatcmpl-...`; a stream's first chunk carrying one; a
+    Responses API object's `resp_...`), if it had one."""
+    provider_ids: dict[str, str] = field(default_factory=dict)
+    """The ids the provider's response headers carried, lower-cased name -> value: only the
+    headers in `client.PROVIDER_ID_HEADERS` (and the request id header, when echoed), never
+    any other header."""
 
     @property
     def ok(self) -> bool:
         """True when the provider answered with a usable completion."""
         return self.error is None
+
+    def log_ids(self) -> dict[str, Any]:
+        """The ids that match this exchange with the provider's server logs, those it has:
+        `request_id` (sent with its last attempt), `attempt_ids` (every attempt's, when it
+        was retried), `response_id` (the body's `id`) and `provider_ids` (the id headers it
+        was answered with). Empty for a record from before they were kept."""
+        ids: dict[str, Any] = {}
+        if self.request_id is not None:
+            ids["request_id"] = self.request_id
+        if len(self.attempt_ids) > 1:
+            ids["attempt_ids"] = list(self.attempt_ids)
+        if self.response_id is not None:
+            ids["response_id"] = self.response_id
+        if self.provider_ids:
+            ids["provider_ids"] = dict(self.provider_ids)
+        return ids
 
     def ttft_ms(self) -> float | None:
         """Request sent -> first chunk carrying generated text (reasoning or answer)."""

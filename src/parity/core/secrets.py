@@ -209,11 +209,12 @@ def redact_exchange(exchange: Exchange, secret: str | None) -> None:
     """Redact `secret` in place in every field of `exchange` that a provider's answer fills.
 
     `request` is left alone: it is the body parity built, which never holds the key (that
-    travels in a header), and editing it would falsify what was sent. `error_detail` is a
-    message (`redact_message`); `raw`, `text`, `reasoning`, `finish_reason`, `usage` and
-    `tool_calls` are redacted whole occurrences only; `chunks` also where the key is split
-    across them (`redact_chunks`), which is looked for when the assembled text, reasoning or
-    tool calls held the key.
+    travels in a header), and editing it would falsify what was sent; so are `request_id`
+    and `attempt_ids`, the UUIDs parity generated. `error_detail` is a message
+    (`redact_message`); `raw`, `text`, `reasoning`, `finish_reason`, `usage`, `tool_calls`,
+    and the provider's ids (`response_id`, `provider_ids`) are redacted whole occurrences
+    only; `chunks` also where the key is split across them (`redact_chunks`), which is looked
+    for when the assembled text, reasoning or tool calls held the key.
     """
     if not secret:
         return
@@ -234,6 +235,8 @@ def redact_exchange(exchange: Exchange, secret: str | None) -> None:
     exchange.raw = redact(exchange.raw, secret)
     exchange.finish_reason = redact(exchange.finish_reason, secret)
     exchange.usage = redact(exchange.usage, secret)
+    exchange.response_id = redact(exchange.response_id, secret)
+    exchange.provider_ids = redact(exchange.provider_ids, secret)
 
 
 def exception_text(exc: BaseException, secret: str | None = None) -> str:
