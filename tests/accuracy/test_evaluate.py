@@ -88,6 +88,19 @@ def test_adaptive_verdicts_and_savings(adaptive_run: tuple[Path, Path, dict[str,
     assert acc["low"] <= acc["value"] <= acc["high"] and acc["value"] < 0.5
 
 
+def test_adaptive_verdicts_are_corrected_across_providers(
+    adaptive_run: tuple[Path, Path, dict[str, int]],
+) -> None:
+    found = load(adaptive_run[1])
+    for name in ("twin", "lossy"):
+        vs = found[name]["vs_reference"]
+        assert vs["correction"] == "bonferroni" and vs["family"] == 2 and vs["alpha"] == 0.05
+        assert vs["confidence"] == pytest.approx(1 - 0.05 / 2)
+        assert vs["p_value"] >= vs["p_unadjusted"]
+        assert (vs["p_value"] < 0.05) == (vs["high"] < 0 or vs["low"] > 0)
+    assert found["lossy"]["vs_reference"]["p_value"] < 0.05
+
+
 def test_report_replays_the_same_decisions(adaptive_run: tuple[Path, Path, dict[str, int]]) -> None:
     db, out, _ = adaptive_run
     runs = json.loads(out.read_text())["run"]

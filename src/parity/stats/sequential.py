@@ -378,10 +378,12 @@ class PairedSequentialTest:
         s = self._state
         p = min(1.0, family * 2.0 * math.exp(-s.log_capital_zero))
         low, high = self.interval()
+        # The family's level; family * (alpha / family) may be off alpha by an ulp, so the
+        # boundary is kept clear by a relative 1e-9 either side.
         level = family * s.alpha
         if high < 0 or low > 0:
-            return min(p, math.nextafter(level, 0.0))
-        return max(p, min(1.0, level))
+            return min(p, level * (1 - 1e-9))
+        return max(p, min(1.0, level * (1 + 1e-9)))
 
     def done(self) -> bool:
         """True once the verdict is not NO_DIFFERENCE or the ``max_pairs`` budget is spent."""
