@@ -42,7 +42,8 @@ __all__ = [
 
 @dataclass
 class RequestMetrics:
-    """Everything measured about one request (times in ms, since the run's start in s)."""
+    """Everything measured about one request (times in ms, since the run's start in s), and
+    the ids that match it with the provider's logs (`Exchange.request_id` and the rest)."""
 
     index: int
     key: str
@@ -73,6 +74,10 @@ class RequestMetrics:
     started_s: float | None = None
     finished_s: float | None = None
     in_flight: int | None = None
+    request_id: str | None = None
+    attempt_ids: list[str] = field(default_factory=list)
+    response_id: str | None = None
+    provider_ids: dict[str, str] = field(default_factory=dict)
 
     @property
     def input_tokens(self) -> int | None:
@@ -143,6 +148,10 @@ def request_metrics(
         status=exchange.status,
         finish_reason=exchange.finish_reason,
         prompt_tokens=exchange.prompt_tokens(),
+        request_id=exchange.request_id,
+        attempt_ids=list(exchange.attempt_ids),
+        response_id=exchange.response_id,
+        provider_ids=dict(exchange.provider_ids),
     )
     m.e2e_ms = exchange.e2e_ms()
     if count_prompt is not None:

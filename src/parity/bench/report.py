@@ -368,11 +368,18 @@ CSV_FIELDS = [
     "started_s",
     "finished_s",
     "in_flight",
+    "request_id",
+    "attempt_ids",
+    "response_id",
+    "provider_ids",
 ]
 
 
 def write_csv(report: dict[str, Any], path: Path) -> None:
-    """One row per measured request (warmups are not in it)."""
+    """One row per measured request (warmups are not in it). `request_id` is the id sent
+    with the request's last attempt, `attempt_ids` every attempt's (space-separated),
+    `response_id` the body's `id` and `provider_ids` the id headers the provider answered
+    with (`name=value`, `; `-separated); empty in runs stored before they were recorded."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, CSV_FIELDS)
@@ -390,5 +397,9 @@ def write_csv(report: dict[str, Any], path: Path) -> None:
                         level=step["level"],
                         itl_p50_ms=statistics.median(gaps) if gaps else None,
                         itl_max_ms=gaps[-1] if gaps else None,
+                        attempt_ids=" ".join(m.get("attempt_ids") or []),
+                        provider_ids="; ".join(
+                            f"{k}={v}" for k, v in (m.get("provider_ids") or {}).items()
+                        ),
                     )
                     writer.writerow(row)

@@ -129,9 +129,13 @@ def not_applicable(reason: str, bar: str = "-") -> CheckResult:
 
 
 def evidence(key: str, exchange: Exchange, **figures: Any) -> dict[str, Any]:
-    """A compact evidence record: the request, what came back, and the figures judged."""
+    """A compact evidence record: the request, what came back, the figures judged, and the
+    ids to find the exchange in the provider's logs (`request_ids`: `Exchange.log_ids`, when
+    it has any; first, so a clipped record still shows them)."""
+    ids = exchange.log_ids()
     return {
         "key": key,
+        **({"request_ids": ids} if ids else {}),
         "request": exchange.request,
         "status": exchange.status,
         "error": exchange.error.value if exchange.error else None,

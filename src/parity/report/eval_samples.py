@@ -4,7 +4,8 @@
 options and suite (rebuilt from the stored `EvalOptions`, so a data set is read again the
 same way), each provider's settings, parity's own result (`analyse_eval`) and every stored
 sample: the problem, the repeat, the
-messages sent, the reply, its score (None for a failed request) and its token usage.
+messages sent, the reply, its score (None for a failed request), its token usage and the
+ids that match it with the provider's logs (`Exchange.log_ids`).
 `export_paths` says where one file per provider goes.
 """
 
@@ -43,6 +44,8 @@ class Sample:
     prompt_tokens: int | None
     completion_tokens: int | None
     e2e_ms: float | None
+    ids: dict[str, Any] = field(default_factory=dict)
+    """`Exchange.log_ids`: the request id sent and the provider's ids, those it has."""
 
 
 @dataclass
@@ -129,6 +132,7 @@ def eval_export(store: Store, run_id: str) -> EvalExport:
                     prompt_tokens=x.prompt_tokens(),
                     completion_tokens=x.completion_tokens(),
                     e2e_ms=x.e2e_ms(),
+                    ids=x.log_ids(),
                 )
             )
         entry.samples.sort(key=lambda s: (order[s.problem.id], s.repeat))

@@ -6,7 +6,9 @@ One log per provider (inspect_ai logs one model per task), written as the JSON l
 `generate` step), `results` (the suite's scorer with `accuracy` and `stderr` over problems),
 `stats` (token usage) and one sample per (problem, repeat): `id` the problem, `epoch` the
 repeat + 1, `input` the prompt (or the chat, when it has several messages), `target` the
-answer, `messages` and `output` the exchange, `scores` the parity score (1.0 or 0.0);
+answer, `messages` and `output` the exchange, `scores` the parity score (1.0 or 0.0),
+`metadata` its parity key, scorer and the ids that match it with the provider's logs
+(`request_id`, `response_id`, `provider_ids`, `attempt_ids` when retried: those it has);
 a failed request is a sample with an `error` and no score.
 
 `inspect_logs(store, run_id)` is a pure function of the store; `write_inspect_logs` writes
@@ -115,7 +117,11 @@ def _sample(export: EvalExport, sample: Sample, model: str, scorer: str) -> dict
         "target": sample.problem.answer,
         "messages": sent,
         "output": {"model": model, "choices": [], "completion": ""},
-        "metadata": {"parity_key": sample.key, "scorer": sample.problem.scorer or scorer},
+        "metadata": {
+            "parity_key": sample.key,
+            "scorer": sample.problem.scorer or scorer,
+            **sample.ids,
+        },
         "store": {},
         "events": [],
         "model_usage": {},

@@ -17,7 +17,10 @@ lm-eval's `EvalResults` (lm_eval/result_schema.py):
   `total_evaluation_time_seconds`.
 
 Parity's own figures (bootstrap CI, verdict, run id, design) are under
-`configs[task]["metadata"]["parity"]`.
+`configs[task]["metadata"]["parity"]`, and so are the ids that match each sample with the
+provider's logs: `request_ids` `{doc_id: [one dict per repeat: repeat, request_id,
+response_id, provider_ids, attempt_ids when retried]}` (a sample line may hold no key but
+lm-eval's own and float metrics).
 
 Samples (`samples_<task>_<date>.jsonl`, lm-eval's `SampleResult`): one line per problem:
 `doc_id`, `doc` (id, input, target), `target`, `arguments` (the prompt and gen_kwargs),
@@ -111,6 +114,7 @@ def lm_eval_result(export: EvalExport, provider: ProviderSamples) -> dict[str, A
                         ),
                         "accuracy": parity.get("accuracy"),
                         "vs_reference": parity.get("vs_reference"),
+                        **_request_ids(export, provider),
                     },
                 },
             }
@@ -147,6 +151,19 @@ def lm_eval_result(export: EvalExport, provider: ProviderSamples) -> dict[str, A
             (run.finished_at - run.created_at) if run.finished_at else 0.0
         ),
     }
+
+
+def _request_ids(export: EvalExport, provider: ProviderSamples) -> dict[str, Any]:
+    """`{"request_ids": {doc_id: [{"repeat": r, **ids}, ...]}}` (`Exchange.log_ids`, keyed as
+    the sample lines' `doc_id`, repeats 0-based), or {} when no sample has any. They live
+    here because lm-eval's `SampleResult` allows no key but floats beyond its own."""
+    doc_ids = {problem.id: index for index, problem in enumerate(export.suite.problems)}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for s in provider.samples:
+        found.setdefault(str(doc_ids[s.problem.id]), []).append({"repeat": s.repeat, **s.ids})
+    if not any(s.ids for s in provider.samples):
+        return {}
+    return {"request_ids": found}
 
 
 def lm_eval_samples(export: EvalExport, provider: ProviderSamples) -> list[dict[str, Any]]:

@@ -116,9 +116,11 @@ def _differences(exchanges: Mapping[str, Exchange]) -> list[dict[str, Any]]:
                 continue
             if _said(plain) is not None and _said(plain) == _said(streamed):
                 continue
+            ids = {"plain_request_ids": plain.log_ids(), "streamed_request_ids": streamed.log_ids()}
             bad.append(
                 {
                     "key": _key(i, "{plain,stream}", again),
+                    **{name: found for name, found in ids.items() if found},
                     "request": plain.request,
                     "plain_text": plain.text[:300],
                     "streamed_text": streamed.text[:300],
