@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import parity
-from parity import api
 from parity.api import BenchResult, ConformResult, EvalResult, RunResult
 from parity.core.analysis import ProviderResult
 from parity.report.model import Report
@@ -62,7 +61,7 @@ def test_evaluate_and_a_target(tmp_path: Path) -> None:
 
 def test_bench(tmp_path: Path) -> None:
     with ScriptedServer() as server:
-        result = api.bench(
+        result = parity.bench(
             fleet(server)[:1], db=tmp_path / "p.db", workloads=["100"], requests=2,
             tokenizer="none",
         )  # fmt: skip

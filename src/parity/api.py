@@ -248,11 +248,11 @@ def bench(
 ) -> BenchResult:
     """Benchmark speed and price under a workload and load, as `parity bench` does (same
     presets, `workloads` such as "1k" or "2000/16", `loads` such as "c4" or "rate=2")."""
-    from parity.bench.metrics import parse_slo
-    from parity.bench.plan import build_steps
-    from parity.bench.run import BenchSettings, run_bench
-    from parity.bench.tokenizer import choose_tokenizer
     from parity.core.lifecycle import open_run
+    from parity.speed.metrics import parse_slo
+    from parity.speed.plan import build_steps
+    from parity.speed.run import BenchSettings, run_bench
+    from parity.speed.tokenizer import choose_tokenizer
 
     shown = console or _quiet()
     everyone = load(providers).providers

@@ -17,17 +17,17 @@ from typing import Any
 import orjson
 import pytest
 
-from parity.bench.load import parse_load
-from parity.bench.plan import Step
-from parity.bench.report import write_csv
-from parity.bench.run import BenchSettings, run_bench
-from parity.bench.tokenizer import TokenizerChoice
-from parity.bench.workloads import parse_workload
 from parity.core.config import Provider
 from parity.core.store import Store
 from parity.report.guidellm import bench_report
 from parity.report.inspect_log import inspect_logs
 from parity.report.lm_eval import lm_eval_results
+from parity.speed.load import parse_load
+from parity.speed.plan import Step
+from parity.speed.report import write_csv
+from parity.speed.run import BenchSettings, run_bench
+from parity.speed.tokenizer import TokenizerChoice
+from parity.speed.workloads import parse_workload
 from tests.cli.test_main import parity
 from tests.report.eval_store import make_eval_store
 from tests.scripted_server import (

@@ -113,7 +113,7 @@ def bench(
     tables go to the terminal, and JSON, CSV and a speed-vs-price SVG to --out;
     --guidellm-json/--guidellm-csv also write the benchmarks under guidellm's metric names.
     """
-    from parity.bench.report import print_report, write_csv, write_json, write_svg
+    from parity.speed.report import print_report, write_csv, write_json, write_svg
 
     result = api.bench(
         load_target(providers_file, base_url, model, api_key_env, reference_url, reference_model),

@@ -13,13 +13,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from parity.accuracy import probe as accuracy
-from parity.bench import probe as speed
 from parity.conformance import base
 from parity.conformance.base import Check, CheckInput, PlanContext, Status
 from parity.core.config import Provider
 from parity.core.exchange import Exchange
 from parity.core.plan import RunOptions, RunPlan
 from parity.core.store import Store
+from parity.speed import probe as speed
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from parity.accuracy import probe as accuracy
 from parity.accuracy.suites import Suite, get_suite
-from parity.bench import probe as speed
 from parity.conformance.base import Check, PlanContext
 from parity.conformance.registry import selected_checks
 from parity.core.config import Provider
 from parity.core.errors import ConfigError
 from parity.core.request import Request
+from parity.speed import probe as speed
 
 
 class RunOptions(BaseModel):

@@ -16,17 +16,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from parity.bench.load import LoadResult, LoadSpec, run_load, sweep_levels
-from parity.bench.metrics import SLO, RequestMetrics, aggregate, request_metrics
-from parity.bench.plan import Step
-from parity.bench.price import accuracy_cost, list_prices, measured_cost
-from parity.bench.tokenizer import LocalTokenizer, TokenizerChoice
-from parity.bench.workloads import make_body
 from parity.core.client import ProviderClient
 from parity.core.config import Provider
 from parity.core.exchange import Exchange
 from parity.core.lifecycle import DeadlineReached
 from parity.core.store import Store
+from parity.speed.load import LoadResult, LoadSpec, run_load, sweep_levels
+from parity.speed.metrics import SLO, RequestMetrics, aggregate, request_metrics
+from parity.speed.plan import Step
+from parity.speed.price import accuracy_cost, list_prices, measured_cost
+from parity.speed.tokenizer import LocalTokenizer, TokenizerChoice
+from parity.speed.workloads import make_body
 
 __all__ = ["BenchSettings", "StepResult", "run_bench"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from parity.bench.plan import PRESETS, build_steps
-from parity.bench.workloads import Workload, make_body, make_prompt, parse_workload
+from parity.speed.plan import PRESETS, build_steps
+from parity.speed.workloads import Workload, make_body, make_prompt, parse_workload
 
 
 def test_presets_are_artificial_analysis_shapes() -> None:

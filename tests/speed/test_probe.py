@@ -1,5 +1,5 @@
-from parity.bench import probe as speed
 from parity.core.exchange import Exchange, Timings
+from parity.speed import probe as speed
 
 MS = 1_000_000
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from parity.bench.metrics import aggregate, chunk_kinds, parse_slo, request_metrics
 from parity.core.exchange import ErrorClass, Exchange, Timings
+from parity.speed.metrics import aggregate, chunk_kinds, parse_slo, request_metrics
 
 MS = 1_000_000
 

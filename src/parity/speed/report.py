@@ -16,8 +16,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from parity.bench.chart import Point, speed_price_svg
 from parity.report.format import duration, grouped, pct, signed_pct, usd
+from parity.speed.chart import Point, speed_price_svg
 
 __all__ = [
     "chart_points",

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from parity.bench.load import LoadSpec, parse_load
-from parity.bench.workloads import Workload, parse_workload
+from parity.speed.load import LoadSpec, parse_load
+from parity.speed.workloads import Workload, parse_workload
 
 __all__ = ["PRESETS", "Step", "build_steps"]
 

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from parity.bench.load import LoadSpec, arrival_times, parse_load, run_load, sweep_levels
+from parity.speed.load import LoadSpec, arrival_times, parse_load, run_load, sweep_levels
 
 
 class VirtualClock:

@@ -14,16 +14,16 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from parity.bench.chart import Point, speed_price_svg
-from parity.bench.load import arrival_times, parse_load
-from parity.bench.plan import Step
-from parity.bench.price import accuracy_cost, measured_cost
-from parity.bench.run import BenchSettings, run_bench
-from parity.bench.tokenizer import TokenizerChoice, choose_tokenizer
-from parity.bench.workloads import parse_workload
 from parity.cli.bench import bench
 from parity.core.config import Provider
 from parity.core.store import Store
+from parity.speed.chart import Point, speed_price_svg
+from parity.speed.load import arrival_times, parse_load
+from parity.speed.plan import Step
+from parity.speed.price import accuracy_cost, measured_cost
+from parity.speed.run import BenchSettings, run_bench
+from parity.speed.tokenizer import TokenizerChoice, choose_tokenizer
+from parity.speed.workloads import parse_workload
 from tests.scripted_server import (
     Reply,
     Request,
