@@ -44,12 +44,12 @@ def accuracy_bar(vs: Difference | None, margin: float | None) -> str:
     """The bar an accuracy verdict is held to, in words."""
     confidence = (vs.confidence if vs is not None else None) or 0.95
     margin = (vs.margin if vs is not None else None) or margin or 0.03
-    corrected = {"holm": ", Holm-corrected", "bonferroni": ", Bonferroni-corrected"}.get(
+    corrected = {"holm": " (Holm-corrected)", "bonferroni": " (Bonferroni-corrected)"}.get(
         str(getattr(vs, "correction", None)), ""
     )
     return (
-        f"the {pct(confidence, _digits(confidence))} interval of the difference from the "
-        f"reference{corrected} must not lie below 0 (equivalent only within "
+        f"the {pct(confidence, _digits(confidence))} interval{corrected} of the difference "
+        f"from the reference must not lie below 0 (equivalent only within "
         f"±{margin_points(margin)} points; no difference found is not equivalence)"
     )
 
