@@ -3,8 +3,9 @@ llama.cpp ones, bound to loopback, and `parity conform` (the whole suite) on ref
 its A/A twin reference-vllm-b and a fault proxy in front of reference-vllm.
 
 Marked `vllm` and left out of the default run (`pytest -m vllm tests/integration/test_vllm.py`;
-about 4 minutes on two cores: ~80 s to start both servers, ~2.5 minutes of conform). Needs
-vLLM in the interpreter `PARITY_VLLM_PYTHON` names (default: this one); skipped otherwise.
+9 min 42 s on two cores shared with other work: about 80 s to start the pair, the whole
+suite on three providers, one more start and stop). Needs vLLM in the interpreter
+`PARITY_VLLM_PYTHON` names (default: this one); skipped otherwise.
 """
 
 from __future__ import annotations
