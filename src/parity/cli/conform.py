@@ -57,7 +57,10 @@ def conform(
     ] = False,
     upstream: Annotated[
         str,
-        typer.Option(help="--matrix: scripted (fast), llama (the real local server), vllm, or both (scripted + llama)."),
+        typer.Option(
+            help="--matrix: scripted (fast), llama (the real local server), vllm, or both "
+            "(scripted + llama)."
+        ),
     ] = "both",
     json_out: JsonOut = None,
     junit_out: JunitOut = None,
