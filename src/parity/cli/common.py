@@ -47,6 +47,7 @@ __all__ = [
     "json_to_stdout",
     "load_target",
     "out",
+    "reset_consoles",
     "write_foreign",
     "write_json",
     "write_reports",
@@ -157,6 +158,15 @@ MaxTime = Annotated[
 ]
 STDOUT = "-"
 """`--json -`: the JSON goes to stdout, alone; tables and progress go to stderr."""
+
+
+def reset_consoles() -> None:
+    """Point the consoles at this invocation's stdout and stderr, loud: `--json -` and
+    `--quiet` change them for one command only (the CLI may be invoked many times in one
+    process, as tests and notebooks do)."""
+    out.file = sys.stdout
+    err.file = sys.stderr
+    err.quiet = False
 
 
 def json_to_stdout(value: Path | None) -> Path | None:

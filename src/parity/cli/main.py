@@ -17,7 +17,7 @@ import typer
 
 from parity import __version__
 from parity.cli.bench import bench
-from parity.cli.common import err, json_option, out, write_json
+from parity.cli.common import err, json_option, out, reset_consoles, write_json
 from parity.cli.conform import conform
 from parity.cli.demo import demo
 from parity.cli.equiv import equiv_app
@@ -74,6 +74,7 @@ def root(
     ] = False,
 ) -> None:
     """parity: does your inference provider really serve the open-weight model it sells?"""
+    reset_consoles()
     if quiet:
         err.quiet = True
 
