@@ -85,7 +85,8 @@ def _resolve(argv: list[str]) -> None:
         command, ctx = sub, sub.context_class(sub, info_name=name, parent=ctx)
     with contextlib.redirect_stdout(io.StringIO()):
         try:
-            command.make_context(path[-1], args, parent=ctx.parent, resilient_parsing=False)
+            with command.make_context(path[-1], args, parent=ctx.parent, resilient_parsing=False):
+                pass  # closing the context undoes what option callbacks set (--json -)
         except typer.Exit as done:  # --help: parsed, printed, done
             assert done.exit_code == 0
 

@@ -164,16 +164,17 @@ def reset_consoles() -> None:
     """Point the consoles at this invocation's stdout and stderr, loud: `--json -` and
     `--quiet` change them for one command only (the CLI may be invoked many times in one
     process, as tests and notebooks do)."""
-    out.file = sys.stdout
-    err.file = sys.stderr
+    out.stderr = False  # rich then writes to whatever sys.stdout is at print time
     err.quiet = False
 
 
-def json_to_stdout(value: Path | None) -> Path | None:
+def json_to_stdout(ctx: typer.Context, value: Path | None) -> Path | None:
     """Option callback: with `--json -`, send everything else this command prints to
-    stderr, so stdout carries the JSON alone (`parity report --json - | jq`)."""
+    stderr, so stdout carries the JSON alone (`parity report --json - | jq`); the consoles
+    are reset when the command's context closes."""
     if value is not None and str(value) == STDOUT:
-        out.file = sys.stderr
+        out.stderr = True
+        ctx.call_on_close(reset_consoles)
     return value
 
 
