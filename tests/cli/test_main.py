@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from parity.accuracy.probe import DEFAULT_REFERENCE_REPEATS
 from parity.core.config import load_providers
 from parity.core.plan import RunOptions, plan_requests
 from tests.scripted_server import Reply, Request, ScriptedServer, ok, unused_port
@@ -149,8 +150,15 @@ def test_kill_9_then_resume_sends_no_stored_request_again(tmp_path: Path) -> Non
                 }
                 break
         assert stored_at_kill, "the run finished before it could be killed"
-        options = RunOptions(repeats=2, speed_requests=3, conformance=False)
-        planned = 2 * len(plan_requests("run", load_providers(path).providers[0], options))
+        options = RunOptions(
+        repeats=2,
+        reference_repeats=DEFAULT_REFERENCE_REPEATS,  # what the CLI asks by default
+        speed_requests=3,
+        conformance=False,
+    )
+        planned = sum(
+            len(plan_requests("run", p, options)) for p in load_providers(path).providers
+        )
         assert len(stored_at_kill) < planned
 
         con = sqlite3.connect(db)

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from parity.accuracy.probe import DEFAULT_REFERENCE_REPEATS
 from parity.core import store as store_module
 from parity.core.config import load_providers
 from parity.core.errors import LeaseLost, ParityError, RunBusy, RunInterrupted
@@ -345,8 +346,13 @@ def test_two_resumes_of_one_run_at_once_one_is_refused_and_nothing_is_sent_twice
     con = sqlite3.connect(db)
     stored = con.execute("SELECT provider, key, COUNT(*) FROM exchanges GROUP BY provider, key")
     counts = [n for _, _, n in stored]
-    options = RunOptions(repeats=2, speed_requests=3, conformance=False)
-    planned = 2 * len(plan_requests("run", load_providers(path).providers[0], options))
+    options = RunOptions(
+        repeats=2,
+        reference_repeats=DEFAULT_REFERENCE_REPEATS,  # what the CLI asks by default
+        speed_requests=3,
+        conformance=False,
+    )
+    planned = sum(len(plan_requests("run", p, options)) for p in load_providers(path).providers)
     assert len(counts) == planned and all(n == 1 for n in counts)
     sends = con.execute("SELECT provider, key, COUNT(*) FROM sends GROUP BY provider, key")
     sent = {(p, k): n for p, k, n in sends}
