@@ -80,6 +80,7 @@ def _parse_methods(text: str, strict: bool) -> list[str]:
 
 def _asked(
     n_prompts: int | None,
+    prompt_set: str | None,
     temperature: float | None,
     max_tokens: int | None,
     length: int | None,
@@ -87,6 +88,7 @@ def _asked(
 ) -> AskedSettings:
     return AskedSettings(
         prompts=n_prompts,
+        prompt_set=prompt_set,
         temperature=temperature,
         max_tokens=max_tokens,
         length=length,
@@ -96,6 +98,14 @@ def _asked(
 
 PromptsOption = Annotated[
     int | None, typer.Option("--prompts", min=1, help="Use the first N prompts of the set (40).")
+]
+PromptSetOption = Annotated[
+    str | None,
+    typer.Option(
+        "--prompt-set",
+        help="default (40 short prompts) or long[:Nk]: the same questions after N thousand "
+        "tokens of filler each (3k).",
+    ),
 ]
 TemperatureOption = Annotated[float | None, typer.Option(help="Sampling temperature (1).")]
 MaxTokensOption = Annotated[int | None, typer.Option(min=1, help="Tokens per sample (12).")]
@@ -122,6 +132,7 @@ def record(
         int, typer.Option(min=0, help="Logprob passes over the prompts (0: none).")
     ] = 4,
     n_prompts: PromptsOption = None,
+    prompt_set: PromptSetOption = None,
     temperature: TemperatureOption = None,
     max_tokens: MaxTokensOption = None,
     length: LengthOption = None,
@@ -149,7 +160,7 @@ def record(
         provider=provider,
         samples=samples,
         logprob_repeats=logprob_repeats,
-        asked=_asked(n_prompts, temperature, max_tokens, length, top_logprobs),
+        asked=_asked(n_prompts, prompt_set, temperature, max_tokens, length, top_logprobs),
         progress=_progress,
     )
     side = result.recording.side
@@ -198,6 +209,7 @@ def test(
         int, typer.Option(min=99, help="Permutations per test.")
     ] = DEFAULT_PERMUTATIONS,
     n_prompts: PromptsOption = None,
+    prompt_set: PromptSetOption = None,
     temperature: TemperatureOption = None,
     max_tokens: MaxTokensOption = None,
     length: LengthOption = None,
@@ -244,7 +256,7 @@ def test(
         logprob_repeats=logprob_repeats,
         alpha=alpha,
         permutations=permutations,
-        asked=_asked(n_prompts, temperature, max_tokens, length, top_logprobs),
+        asked=_asked(n_prompts, prompt_set, temperature, max_tokens, length, top_logprobs),
         any_model_name=any_model_name,
         seed=seed,
         progress=_progress,

@@ -21,7 +21,13 @@ from parity import __version__
 from parity.core.config import Provider
 from parity.core.errors import ConfigError
 from parity.core.exchange import Exchange
-from parity.equivalence.prompts import PROMPT_SET, EquivPrompt, prompt_digest, prompts
+from parity.equivalence.prompts import (
+    PROMPT_SET,
+    EquivPrompt,
+    prompt_digest,
+    prompt_set_name,
+    prompts,
+)
 from parity.equivalence.protocol import PROTOCOL
 from parity.equivalence.statistics import DEFAULT_LENGTH
 
@@ -80,6 +86,7 @@ class AskedSettings:
     or the default without a recording."""
 
     prompts: int | None = None
+    prompt_set: str | None = None
     temperature: float | None = None
     max_tokens: int | None = None
     length: int | None = None
@@ -96,12 +103,16 @@ def resolve_settings(
     start = base or EquivSettings(model=model)
     count = asked.prompts if asked.prompts is not None else start.prompts
     try:
-        items = prompts(count)
+        set_name = prompt_set_name(asked.prompt_set or start.prompt_set)
+    except ValueError as exc:
+        raise ConfigError(f"--prompt-set: {exc}") from None
+    try:
+        items = prompts(count, set_name)
     except ValueError as exc:
         raise ConfigError(f"--prompts: {exc}") from None
     return EquivSettings(
         model=model,
-        prompt_set=PROMPT_SET,
+        prompt_set=set_name,
         prompts=count,
         prompt_digest=prompt_digest(items),
         temperature=start.temperature if asked.temperature is None else asked.temperature,

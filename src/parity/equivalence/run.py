@@ -201,7 +201,7 @@ def record_reference(
     else:
         ref = find_provider(providers, provider)
     settings = resolve_settings(ref.model, asked or AskedSettings())
-    items = prompts(settings.prompts)
+    items = prompts(settings.prompts, settings.prompt_set)
     options = {"settings": asdict(settings)}
     with open_run(db, "equiv-record", options, source=source, announce=say) as run:
         side = Side()
@@ -294,7 +294,7 @@ def test_providers(
     else:
         assert live_ref is not None
         settings = resolve_settings(live_ref.model, wanted)
-        items = prompts(settings.prompts)
+        items = prompts(settings.prompts, settings.prompt_set)
     design = (
         SequentialDesign.doubling(2, samples, alpha)
         if adaptive

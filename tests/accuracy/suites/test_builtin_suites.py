@@ -7,7 +7,7 @@ from parity.core.errors import ConfigError
 
 def test_list_suites_knows_every_builtin() -> None:
     suites = list_suites()
-    assert [s.name for s in suites] == suite_names() == ["easy", "aime2025", "gsm8k"]
+    assert [s.name for s in suites] == suite_names() == ["easy", "aime2025", "gsm8k", "long"]
     assert all(s.description for s in suites)
     for s in suites:
         assert get_suite(s.name) is s

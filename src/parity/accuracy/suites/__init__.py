@@ -7,7 +7,8 @@ or Python file (see `parity.accuracy.suites.user`).
 
 `get_suite` takes a *spec*, not just a name:
 
-- `easy`, `aime2025`, `gsm8k`: a built-in suite;
+- `easy`, `aime2025`, `gsm8k`, `long`: a built-in suite;
+- `long:3k`: a built-in suite that takes a length (thousands of tokens; see `long.py`);
 - `gsm8k:100`: a deterministic subset of 100 problems (seed 0); `gsm8k:100:7`: seed 7;
 - `path/to/suite.jsonl`, `my_suite.py` (also with `:N[:SEED]`): a user suite file; also a
   data set (`.csv`, `.parquet`, `.arrow`, `.json`, a folder, a `suite.toml`) read by
@@ -168,7 +169,13 @@ _BUILTINS: dict[str, str] = {
     "easy": "parity.accuracy.suites.easy",
     "aime2025": "parity.accuracy.suites.aime2025",
     "gsm8k": "parity.accuracy.suites.gsm8k",
+    "long": "parity.accuracy.suites.long",
 }
+
+# Built-ins that take a length, `NAME:Nk`: their module's `build(tokens)` makes the suite and
+# `parse_length(text)` reads the length (ValueError, one line, when it cannot).
+_SIZED = {"long"}
+_SIZED_SPEC = re.compile(r"(?P<name>[A-Za-z0-9_]+):(?P<length>\d+[A-Za-z]+)")
 
 _SPEC = re.compile(r"(?P<base>.+?)(?::(?P<limit>\d+)(?::(?P<seed>\d+))?)?")
 
@@ -182,6 +189,20 @@ def _builtin(name: str) -> Suite:
 
 
 _FILE_SUFFIXES = (".jsonl", ".py", ".json", ".csv", ".tsv", ".parquet", ".arrow", ".toml")
+
+
+def _sized(name: str, length: str) -> Suite:
+    import importlib
+
+    from parity.core.errors import ConfigError
+
+    module = importlib.import_module(_BUILTINS[name])
+    try:
+        suite = module.build(module.parse_length(length))
+    except ValueError as exc:
+        raise ConfigError(f"suite {name}: {exc}") from None
+    assert isinstance(suite, Suite)
+    return suite
 
 
 def _is_path(base: str) -> bool:
@@ -226,6 +247,14 @@ def get_suite(
                 "--template apply to suite files"
             )
         suite = _builtin(base)
+    elif (sized := _SIZED_SPEC.fullmatch(base)) is not None and sized["name"] in _BUILTINS:
+        from parity.core.errors import ConfigError
+
+        if sized["name"] not in _SIZED:
+            raise ConfigError(f"suite {name!r}: {sized['name']} takes no length (long does)")
+        if dataset is not None and dataset.given():
+            raise ConfigError(f"suite {base!r} is built in: dataset options apply to files")
+        suite = _sized(sized["name"], sized["length"])
     elif _is_path(base):
         from parity.accuracy.suites.user import load_user_suite
 

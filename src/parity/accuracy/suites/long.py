@@ -1,0 +1,227 @@
+"""long: short answers hidden in long prompts, for providers that serve long prompts otherwise.
+
+Every other suite's prompt is a few dozen tokens; a provider may send long prompts to other
+hardware, another engine configuration or a truncating front end. Each problem here is a
+seeded filler text of `tokens` tokens (default 3,000: with the question, the chat template
+and the 16-token answer budget it fits a 4,096-token context) and a short question at the
+end:
+
+- `needle-NN` (20): "The secret number is 4817." at a seeded depth of the text, and at the
+  end "What is the secret number in the text above?": retrieval across the whole window, which
+  a provider that truncates or mis-serves long prompts fails (the small fleet model finds
+  it almost always);
+- `sum-A+B` (20) and `capital-COUNTRY` (20): the `easy` suite's questions (a seeded 20 of
+  each) asked after the filler: the answer is near the end and not in the text, so they
+  measure the model itself with a long context in front, as `easy` does with none.
+
+Numbers are graded by the last integer of the reply, capitals by whether the city's name
+appears (as `easy` grades them); temperature 0.7 like `easy`, 16 tokens. The filler is
+generated from `data/long_words.json`, a small word list written for parity (nouns,
+adjectives, verbs, prepositions, times of day), by a fixed sentence grammar ("The old
+farmer found the basket near the river in the morning."): no numbers, so the only numbers
+in a prompt are the ones the question is about. Everything is seeded (seed 2026 and the
+problem's id), so the same spec gives the same prompts, byte for byte, on every machine.
+
+Length: `long` is 3,000 tokens of filler, `long:Nk` N thousand (`long:2k`, `long:8k`,
+`long:100k`; with a subset, `long:8k:20`). Tokens are counted as SmolLM2's tokenizer counts
+them: every word of the list is one token with its leading space, a full stop one more and a
+line break one more, so `filler_tokens` is exact for the fleet's model (tested against its
+GGUF tokenizer) and close for other English BPE vocabularies. The suite does not know the
+providers: a length beyond a provider's advertised `context_window` is sent as asked and
+comes back as that provider's error (or, silently truncated, as wrong answers); whether the
+advertised window is really served is the `context` conformance check's question.
+`context_needed(tokens)` is the window a length needs (prompt, template and answer budget).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from parity.accuracy.suites import Problem, Suite
+from parity.accuracy.suites.scorers import contains_phrase, last_integer
+
+__all__ = [
+    "DEFAULT_TOKENS",
+    "MAX_TOKENS",
+    "SUITE",
+    "build",
+    "context_needed",
+    "filler",
+    "filler_tokens",
+    "parse_length",
+]
+
+SEED = 2026
+DEFAULT_TOKENS = 3000
+"""Filler tokens of `long` without a length: fits 4,096 with the question and the answer."""
+MIN_TOKENS = 1000
+MAX_TOKENS = 1_000_000
+"""The longest filler `long:Nk` accepts (1000k)."""
+PER_KIND = 20
+ANSWER_TOKENS = 16
+"""max_tokens of every request: the answers are one number."""
+OVERHEAD_TOKENS = 160
+"""A bound on what a prompt adds to its filler (intro, facts, question, chat template)."""
+
+_LENGTH = re.compile(r"(?P<k>[1-9]\d*)k")
+_INTRO = "Read the text below, then answer the question after it.\n\n"
+
+
+@dataclass(frozen=True)
+class _Words:
+    nouns: tuple[str, ...]
+    adjectives: tuple[str, ...]
+    verbs: tuple[str, ...]
+    prepositions: tuple[str, ...]
+    times: tuple[str, ...]
+
+
+@functools.cache
+def _words() -> _Words:
+    raw = json.loads(resources.files(__package__).joinpath("data/long_words.json").read_text())
+    return _Words(
+        nouns=tuple(raw["nouns"]),
+        adjectives=tuple(raw["adjectives"]),
+        verbs=tuple(raw["verbs"]),
+        prepositions=tuple(raw["prepositions"]),
+        times=tuple(raw["times"]),
+    )
+
+
+def _sentence(rng: random.Random, words: _Words) -> list[str]:
+    """One sentence as its words, e.g. The old farmer found the basket near the river."""
+    out = ["The"]
+    if rng.random() < 0.6:
+        out.append(rng.choice(words.adjectives))
+    out += [rng.choice(words.nouns), rng.choice(words.verbs), "the"]
+    if rng.random() < 0.4:
+        out.append(rng.choice(words.adjectives))
+    out.append(rng.choice(words.nouns))
+    if rng.random() < 0.5:
+        out += [rng.choice(words.prepositions), "the", rng.choice(words.nouns)]
+    if rng.random() < 0.3:
+        out += rng.choice(words.times).split()
+    return out
+
+
+def filler(rng: random.Random, tokens: int, per_line: int = 4) -> list[str]:
+    """Lines of seeded filler sentences (`per_line` to a line), `tokens` tokens at most and
+    within one sentence (at most 17 tokens) of it, as `filler_tokens` counts them."""
+    words = _words()
+    lines: list[str] = []
+    line: list[str] = []
+    used = 0
+    while True:
+        sentence = _sentence(rng, words)
+        cost = len(sentence) + 1 + (1 if not line and lines else 0)  # words, ".", line break
+        if used + cost > tokens:
+            break
+        line.append(" ".join(sentence) + ".")
+        used += cost
+        if len(line) == per_line:
+            lines.append(" ".join(line))
+            line = []
+    if line:
+        lines.append(" ".join(line))
+    return lines
+
+
+def filler_tokens(lines: list[str]) -> int:
+    """The tokens of `"\\n".join(lines)` as SmolLM2 counts them: one per word, one per full
+    stop, one per line break (every word of the list is a single token)."""
+    return sum(len(line.split()) + line.count(".") for line in lines) + max(len(lines) - 1, 0)
+
+
+def context_needed(tokens: int) -> int:
+    """The context window a prompt with `tokens` of filler needs, answer budget included."""
+    return tokens + OVERHEAD_TOKENS + ANSWER_TOKENS
+
+
+def parse_length(text: str) -> int:
+    """`3k` -> 3000 tokens; raises ValueError (one line) for anything else or out of range."""
+    match = _LENGTH.fullmatch(text.strip())
+    if match is None:
+        raise ValueError(f"length {text!r}: write thousands of tokens, e.g. 2k, 3k, 100k")
+    tokens = int(match["k"]) * 1000
+    if not MIN_TOKENS <= tokens <= MAX_TOKENS:
+        raise ValueError(
+            f"length {text!r}: from {MIN_TOKENS // 1000}k to {MAX_TOKENS // 1000}k tokens"
+        )
+    return tokens
+
+
+def _insert(rng: random.Random, lines: list[str], fact: str, low: float, high: float) -> None:
+    """Put `fact` at the end of a seeded line between depths `low` and `high` of the text."""
+    first = min(int(low * len(lines)), len(lines) - 1)
+    last = max(min(int(high * len(lines)), len(lines) - 1), first)
+    at = rng.randint(first, last)
+    lines[at] = f"{lines[at]} {fact}"
+
+
+def _prompt(lines: list[str], question: str) -> str:
+    return _INTRO + "\n".join(lines) + "\n\n" + question
+
+
+def _needle(i: int, tokens: int) -> Problem:
+    rng = random.Random(f"{SEED}/needle/{i}")
+    number = rng.randint(1000, 9999)
+    lines = filler(rng, tokens)
+    _insert(rng, lines, f"The secret number is {number}.", 0.0, 1.0)
+    question = "What is the secret number in the text above? Answer with just the number."
+    return Problem(f"needle-{i:02d}", _prompt(lines, question), str(number))
+
+
+def _after(tokens: int, problem: Problem) -> Problem:
+    """An `easy` question asked after filler: the answer is near the end, not in the text."""
+    rng = random.Random(f"{SEED}/after/{problem.id}")
+    lines = filler(rng, tokens)
+    return Problem(problem.id, _prompt(lines, problem.prompt), problem.answer)
+
+
+def _easy_questions() -> tuple[list[Problem], list[Problem]]:
+    """`PER_KIND` sums and `PER_KIND` capitals of the `easy` suite, seeded."""
+    from parity.accuracy.suites.easy import SUITE as EASY
+
+    sums = [p for p in EASY.problems if p.id.startswith("sum-")]
+    capitals = [p for p in EASY.problems if p.id.startswith("capital-")]
+    rng = random.Random(SEED)
+    return rng.sample(sums, PER_KIND), rng.sample(capitals, PER_KIND)
+
+
+def _score(reply: str, answer: str) -> float:
+    return last_integer(reply, answer) if answer.isdigit() else contains_phrase(reply, answer)
+
+
+def build(tokens: int = DEFAULT_TOKENS) -> Suite:
+    """The suite with `tokens` tokens of filler per prompt (the same object for the same
+    length); named `long` at the default length, `long:Nk` otherwise."""
+    return _build(tokens)
+
+
+@functools.cache
+def _build(tokens: int) -> Suite:
+    if not MIN_TOKENS <= tokens <= MAX_TOKENS:
+        raise ValueError(f"long: filler of {tokens} tokens is out of range")
+    sums, capitals = _easy_questions()
+    problems = [_needle(i, tokens) for i in range(PER_KIND)]
+    problems += [_after(tokens, p) for p in sums + capitals]
+    label = f"{tokens // 1000}k" if tokens % 1000 == 0 else f"{tokens} tokens"
+    return Suite(
+        name="long" if tokens == DEFAULT_TOKENS else f"long:{label}",
+        description=(
+            f"{len(problems)} questions after {label} tokens of filler: a secret number hidden "
+            f"in it, one-digit sums and capitals after it (generated, seed {SEED}; needs a "
+            f"{context_needed(tokens):,}-token context)"
+        ),
+        problems=problems,
+        score=_score,
+        sampling={"temperature": 0.7, "max_tokens": ANSWER_TOKENS},
+    )
+
+
+SUITE = build()
