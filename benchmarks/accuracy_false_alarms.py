@@ -31,8 +31,10 @@ lower (it loses the problems the reference barely solves first).
     .venv/bin/python benchmarks/accuracy_false_alarms.py                 # 1,000 runs each
     .venv/bin/python benchmarks/accuracy_false_alarms.py --runs 200 --honest 16
 
-Deterministic given ``--seed``. About 20 minutes of CPU with the defaults (the sign-flip
-test draws 9,999 sign vectors per provider, as parity does).
+Deterministic given ``--seed`` (each design has its own seed, so ``--only 3`` reproduces
+that row alone; run several ``--only`` at once to use more cores). About 30 minutes of CPU
+with the defaults, 5 of them per fixed design (the sign-flip test draws 9,999 sign vectors
+per provider, as parity does).
 """
 
 from __future__ import annotations
@@ -234,8 +236,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=1000, help="simulated runs per design")
     parser.add_argument("--honest", type=int, default=16, help="honest providers per run")
-    parser.add_argument("--ks", type=int, nargs="+", default=[1, 2, 3, 4])
-    parser.add_argument("--adaptive-k", type=int, default=3)
+    parser.add_argument("--ks", type=int, nargs="+", default=[1, 2, 3, 4, 6])
+    parser.add_argument("--adaptive-k", type=int, default=4)
     parser.add_argument("--seed", type=int, default=20261201)
     parser.add_argument("--skip-adaptive", action="store_true")
     parser.add_argument(
