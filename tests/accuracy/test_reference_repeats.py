@@ -149,3 +149,32 @@ def test_an_interrupted_run_resumes_the_reference_repeats(tmp_path: Path, comman
     assert again["good"] - sent["good"] == gone
     assert again["good2"] == sent["good2"] and again["bad"] == sent["bad"]
     assert summary(tmp_path / "a.json") == summary(tmp_path / "b.json")
+
+
+def test_an_adaptive_eval_stored_before_the_option_still_reports(tmp_path: Path) -> None:
+    """A run stored by an earlier version: no reference_repeats in its options (one reference
+    sample per pair) and old labels in its stored results. It reports: the options read as
+    one reference sample per pair, the verdicts are recomputed from the exchanges."""
+    with ScriptedServer(scenarios=SCENARIOS) as server:
+        path = providers_file(server, tmp_path / "providers.toml")
+        db = tmp_path / "p.db"
+        first = parity(
+            "eval", str(path), "--suite", "easy:20", "--reference-repeats", "1",
+            "--db", str(db), "--json", str(tmp_path / "a.json"),
+        )  # fmt: skip
+        assert first.returncode == 1, first.stdout + first.stderr
+    run_id = json.loads((tmp_path / "a.json").read_text())["run"]
+    with sqlite3.connect(db) as conn:
+        (options,) = conn.execute("SELECT options FROM runs WHERE id = ?", (run_id,)).fetchone()
+        old = {k: v for k, v in json.loads(options).items() if k != "reference_repeats"}
+        conn.execute("UPDATE runs SET options = ? WHERE id = ?", (json.dumps(old), run_id))
+        conn.execute(
+            "UPDATE results SET value = replace(value, '\"no difference found\"', "
+            "'\"inconclusive\"')"
+        )
+    again = parity("report", run_id, "--db", str(db), "--json", str(tmp_path / "b.json"))
+    assert again.returncode == 0, again.stdout + again.stderr
+    found = {p["name"]: p for p in json.loads((tmp_path / "b.json").read_text())["providers"]}
+    assert found["lossy"]["verdict"] == "degraded"
+    assert found["twin"]["verdict"] in ("equivalent", "no difference found")
+    assert found["ref"]["samples"] == max(found["twin"]["samples"], found["lossy"]["samples"])
