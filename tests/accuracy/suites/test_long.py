@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import itertools
 import random
 import re
 from typing import Any
@@ -32,7 +33,7 @@ def test_default_suite_is_deterministic_and_pinned() -> None:
     fresh = long_suite._build.__wrapped__(3000)  # generated again, not the cached object
     assert fresh.problems == suite.problems
     # The prompts are part of every stored run's meaning: a change must be deliberate.
-    assert digest([(p.id, p.prompt, p.answer) for p in suite.problems]) == "1e20b29b1ba62b20"
+    assert digest([(p.id, p.prompt, p.answer) for p in suite.problems]) == "3a877a27854722f9"
     assert suite.sampling == {"temperature": 0.7, "max_tokens": 16}
 
 
@@ -41,7 +42,8 @@ def test_problems_carry_their_answer_and_nothing_else_numeric() -> None:
     for p in get_suite("long").problems:
         numbers = re.findall(r"\d+", p.prompt)
         if p.id.startswith("needle-"):
-            assert numbers == [p.answer] and len(p.answer) == 4
+            assert numbers == [p.answer] and len(set(p.answer)) == 4 and "0" not in p.answer
+            assert all(abs(int(a) - int(b)) > 1 for a, b in itertools.pairwise(p.answer))
             assert f"The secret number is {p.answer}." in p.prompt
             assert p.prompt.endswith(
                 "What is the secret number in the text above? Answer with just the number."

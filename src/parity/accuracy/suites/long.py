@@ -36,6 +36,7 @@ advertised window is really served is the `context` conformance check's question
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import random
 import re
@@ -167,9 +168,18 @@ def _prompt(lines: list[str], question: str) -> str:
     return _INTRO + "\n".join(lines) + "\n\n" + question
 
 
+def _secret_number(rng: random.Random) -> int:
+    """Four different digits 1-9, no two neighbours consecutive: a number the model can only
+    copy (the fleet's model answers "1001" or "2343" with 10, 123 or 2345)."""
+    while True:
+        digits = rng.sample(range(1, 10), 4)
+        if all(abs(a - b) > 1 for a, b in itertools.pairwise(digits)):
+            return int("".join(map(str, digits)))
+
+
 def _needle(i: int, tokens: int) -> Problem:
     rng = random.Random(f"{SEED}/needle/{i}")
-    number = rng.randint(1000, 9999)
+    number = _secret_number(rng)
     lines = filler(rng, tokens)
     _insert(rng, lines, f"The secret number is {number}.", 0.0, 1.0)
     question = "What is the secret number in the text above? Answer with just the number."
