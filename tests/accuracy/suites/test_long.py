@@ -29,16 +29,15 @@ def test_default_suite_is_deterministic_and_pinned() -> None:
     assert suite.name == "long" and len(suite.problems) == 60
     ids = [p.id for p in suite.problems]
     assert len(set(ids)) == 60
-    assert [i.split("-")[0] for i in ids] == ["needle"] * 20 + ["sum"] * 20 + ["capital"] * 20
+    assert [i.split("-")[0] for i in ids] == ["needle"] * 20 + ["sum"] * 40
     fresh = long_suite._build.__wrapped__(3000)  # generated again, not the cached object
     assert fresh.problems == suite.problems
     # The prompts are part of every stored run's meaning: a change must be deliberate.
-    assert digest([(p.id, p.prompt, p.answer) for p in suite.problems]) == "3a877a27854722f9"
+    assert digest([(p.id, p.prompt, p.answer) for p in suite.problems]) == "382be68b43a88f23"
     assert suite.sampling == {"temperature": 0.7, "max_tokens": 16}
 
 
 def test_problems_carry_their_answer_and_nothing_else_numeric() -> None:
-    easy = {p.id: p for p in get_suite("easy").problems}
     for p in get_suite("long").problems:
         numbers = re.findall(r"\d+", p.prompt)
         if p.id.startswith("needle-"):
@@ -48,10 +47,10 @@ def test_problems_carry_their_answer_and_nothing_else_numeric() -> None:
             assert p.prompt.endswith(
                 "What is the secret number in the text above? Answer with just the number."
             )
-        else:  # an easy question after the filler, graded as easy grades it
-            question = easy[p.id]
-            assert p.prompt.endswith("\n\n" + question.prompt) and p.answer == question.answer
-            assert numbers == re.findall(r"\d+", question.prompt)
+        else:  # a one-digit sum after the filler, as easy asks it
+            a, b = (int(n) for n in numbers)
+            assert p.id == f"sum-{a}+{b}" and p.answer == str(a + b) and 1 <= a <= 9 >= b >= 1
+            assert p.prompt.endswith(f"\n\nWhat is {a} + {b}? Answer with just the number.")
 
 
 def test_lengths_are_configurable_and_counted() -> None:
@@ -99,9 +98,7 @@ def test_scorer_grades_right_and_wrong_answers() -> None:
     total = next(p for p in suite.problems if p.id.startswith("sum-"))
     assert suite.grade(total, f"The sum is {total.answer}.") == 1.0
     assert suite.grade(total, "The answer is 100.") == 0.0
-    city = next(p for p in suite.problems if p.id.startswith("capital-"))
-    assert suite.grade(city, f"The capital is {city.answer}.") == 1.0
-    assert suite.grade(city, "I do not know.") == 0.0
+    assert suite.grade(total, f"{total.answer} or maybe 100") == 0.0
 
 
 def test_default_fits_the_fleet_context_by_count() -> None:

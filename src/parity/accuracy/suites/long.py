@@ -9,18 +9,19 @@ end:
 - `needle-NN` (20): "The secret number is 4817." at a seeded depth of the text, and at the
   end "What is the secret number in the text above?": retrieval across the whole window, which
   a provider that truncates or mis-serves long prompts fails (the small fleet model finds
-  it almost always);
-- `sum-A+B` (20) and `capital-COUNTRY` (20): the `easy` suite's questions (a seeded 20 of
-  each) asked after the filler: the answer is near the end and not in the text, so they
-  measure the model itself with a long context in front, as `easy` does with none.
+  it in about 70% of its samples; four different digits, no two neighbours consecutive);
+- `sum-A+B` (40): "What is 5 + 3?" after the filler, `easy`'s one-digit sums: the answer
+  is near the end and not in the text, so they measure the model itself with a long context
+  in front (on the fleet they are what shows lossier weights; capital cities were tried too
+  and told the two apart less than sums).
 
-Numbers are graded by the last integer of the reply, capitals by whether the city's name
-appears (as `easy` grades them); temperature 0.7 like `easy`, 16 tokens. The filler is
-generated from `data/long_words.json`, a small word list written for parity (nouns,
-adjectives, verbs, prepositions, times of day), by a fixed sentence grammar ("The old
-farmer found the basket near the river in the morning."): no numbers, so the only numbers
-in a prompt are the ones the question is about. Everything is seeded (seed 2026 and the
-problem's id), so the same spec gives the same prompts, byte for byte, on every machine.
+Graded by the last integer of the reply (as `easy` grades sums); temperature 0.7 like
+`easy`, 16 tokens. The filler is generated from `data/long_words.json`, a small word list
+written for parity (nouns, adjectives, verbs, prepositions, times of day), by a fixed
+sentence grammar ("The old farmer found the basket near the river in the morning."): no
+numbers, so the only numbers in a prompt are the ones the question is about. Everything is
+seeded (seed 2026 and the problem's id), so the same spec gives the same prompts, byte for
+byte, on every machine.
 
 Length: `long` is 3,000 tokens of filler, `long:Nk` N thousand (`long:2k`, `long:8k`,
 `long:100k`; with a subset, `long:8k:20`). Tokens are counted as SmolLM2's tokenizer counts
@@ -44,7 +45,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from parity.accuracy.suites import Problem, Suite
-from parity.accuracy.suites.scorers import contains_phrase, last_integer
+from parity.accuracy.suites.scorers import last_integer
 
 __all__ = [
     "DEFAULT_TOKENS",
@@ -63,7 +64,8 @@ DEFAULT_TOKENS = 3000
 MIN_TOKENS = 1000
 MAX_TOKENS = 1_000_000
 """The longest filler `long:Nk` accepts (1000k)."""
-PER_KIND = 20
+N_NEEDLES = 20
+N_SUMS = 40
 ANSWER_TOKENS = 16
 """max_tokens of every request: the answers are one number."""
 OVERHEAD_TOKENS = 160
@@ -186,25 +188,23 @@ def _needle(i: int, tokens: int) -> Problem:
     return Problem(f"needle-{i:02d}", _prompt(lines, question), str(number))
 
 
-def _after(tokens: int, problem: Problem) -> Problem:
-    """An `easy` question asked after filler: the answer is near the end, not in the text."""
-    rng = random.Random(f"{SEED}/after/{problem.id}")
+def _sum(a: int, b: int, tokens: int) -> Problem:
+    """A one-digit sum asked after filler: the answer is near the end, not in the text."""
+    rng = random.Random(f"{SEED}/sum/{a}+{b}")
     lines = filler(rng, tokens)
-    return Problem(problem.id, _prompt(lines, problem.prompt), problem.answer)
+    question = f"What is {a} + {b}? Answer with just the number."
+    return Problem(f"sum-{a}+{b}", _prompt(lines, question), str(a + b))
 
 
-def _easy_questions() -> tuple[list[Problem], list[Problem]]:
-    """`PER_KIND` sums and `PER_KIND` capitals of the `easy` suite, seeded."""
-    from parity.accuracy.suites.easy import SUITE as EASY
-
-    sums = [p for p in EASY.problems if p.id.startswith("sum-")]
-    capitals = [p for p in EASY.problems if p.id.startswith("capital-")]
+def _sum_pairs() -> list[tuple[int, int]]:
+    """`N_SUMS` different (a, b), one-digit, seeded."""
     rng = random.Random(SEED)
-    return rng.sample(sums, PER_KIND), rng.sample(capitals, PER_KIND)
-
-
-def _score(reply: str, answer: str) -> float:
-    return last_integer(reply, answer) if answer.isdigit() else contains_phrase(reply, answer)
+    pairs: list[tuple[int, int]] = []
+    while len(pairs) < N_SUMS:
+        pair = (rng.randint(1, 9), rng.randint(1, 9))
+        if pair not in pairs:
+            pairs.append(pair)
+    return pairs
 
 
 def build(tokens: int = DEFAULT_TOKENS) -> Suite:
@@ -217,19 +217,18 @@ def build(tokens: int = DEFAULT_TOKENS) -> Suite:
 def _build(tokens: int) -> Suite:
     if not MIN_TOKENS <= tokens <= MAX_TOKENS:
         raise ValueError(f"long: filler of {tokens} tokens is out of range")
-    sums, capitals = _easy_questions()
-    problems = [_needle(i, tokens) for i in range(PER_KIND)]
-    problems += [_after(tokens, p) for p in sums + capitals]
+    problems = [_needle(i, tokens) for i in range(N_NEEDLES)]
+    problems += [_sum(a, b, tokens) for a, b in _sum_pairs()]
     label = f"{tokens // 1000}k" if tokens % 1000 == 0 else f"{tokens} tokens"
     return Suite(
         name="long" if tokens == DEFAULT_TOKENS else f"long:{label}",
         description=(
-            f"{len(problems)} questions after {label} tokens of filler: a secret number hidden "
-            f"in it, one-digit sums and capitals after it (generated, seed {SEED}; needs a "
-            f"{context_needed(tokens):,}-token context)"
+            f"{len(problems)} questions after {label} tokens of filler: {N_NEEDLES} secret "
+            f"numbers hidden in it, {N_SUMS} one-digit sums asked after it (generated, seed "
+            f"{SEED}; needs a {context_needed(tokens):,}-token context)"
         ),
         problems=problems,
-        score=_score,
+        score=last_integer,
         sampling={"temperature": 0.7, "max_tokens": ANSWER_TOKENS},
     )
 
