@@ -1,7 +1,8 @@
 """Does the client distort what it measures? parity's client vs a plain openai-SDK loop vs aiperf.
 
-A scripted SSE server runs in its own process (so its CPU is never billed to a client) and
-plays an OpenAI-compatible streaming endpoint in two ways, chosen by the request's `model`:
+A scripted SSE server (`benchmarks/_scripted_sse.py`) runs in its own process (so its CPU is
+never billed to a client) and plays an OpenAI-compatible streaming endpoint in two ways, chosen
+by the request's `model`:
 
 - `fast`: as many chunks as `max_tokens` asks, written as fast as the socket takes them;
   the client's CPU time per chunk (process CPU, `resource.getrusage`, so other load on the
@@ -51,7 +52,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import _scripted_sse
+from _scripted_sse import cpu_self, timing_errors
 
 PACED_TTFT_MS = 30
 PACED_ITL_MS = 10
@@ -64,146 +66,8 @@ AIPERF_BIG = 200
 
 
 # ---------------------------------------------------------------------------------------------
-# The scripted server (its own process)
-# ---------------------------------------------------------------------------------------------
-
-
-def _chunk(rid: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
-    payload = {
-        "id": f"chatcmpl-{rid}",
-        "object": "chat.completion.chunk",
-        "created": 1700000000,
-        "model": "scripted",
-        "system_fingerprint": "fp_scripted",
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-    }
-    return _frame(b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n")
-
-
-def _frame(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)
-
-
-def _usage(rid: str, n: int) -> bytes:
-    payload = {
-        "id": f"chatcmpl-{rid}",
-        "object": "chat.completion.chunk",
-        "created": 1700000000,
-        "model": "scripted",
-        "choices": [],
-        "usage": {"prompt_tokens": 20, "completion_tokens": n, "total_tokens": 20 + n},
-    }
-    return _frame(b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n")
-
-
-HEAD = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-    b"Transfer-Encoding: chunked\r\n\r\n"
-)
-
-
-class _TimedReader(asyncio.StreamReader):
-    """Notes when a request's first bytes arrived (the buffer went from empty to not)."""
-
-    arrived = 0
-
-    def feed_data(self, data: bytes) -> None:
-        if not self._buffer:  # type: ignore[attr-defined]
-            self.arrived = time.perf_counter_ns()
-        super().feed_data(data)
-
-
-async def _serve(port_file: Path) -> None:
-    timings: dict[str, dict[str, Any]] = {}
-    counter = 0
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal counter
-        try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                # The request's first bytes reached the server: the clock the truth starts on.
-                recv = getattr(reader, "arrived", 0) or time.perf_counter_ns()
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = lines[0].split(" ", 2)
-                headers = {}
-                for line in lines[1:]:
-                    if line:
-                        name, _, value = line.partition(":")
-                        headers[name.strip().lower()] = value.strip()
-                body = await reader.readexactly(int(headers.get("content-length", "0")))
-                if method == "GET":
-                    if target.startswith("/timings"):
-                        data = json.dumps(timings).encode()
-                        timings.clear()
-                    else:  # a model list, for clients that probe
-                        data = (
-                            b'{"object":"list","data":[{"id":"paced","object":"model"},'
-                            b'{"id":"fast","object":"model"}]}'
-                        )
-                    writer.write(
-                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                        b"Content-Length: %d\r\n\r\n%s" % (len(data), data)
-                    )
-                    await writer.drain()
-                    continue
-                request = json.loads(body)
-                counter += 1
-                rid = headers.get("x-request-id") or f"r{counter}"
-                n = int(request.get("max_tokens") or request.get("max_completion_tokens") or 16)
-                writer.write(HEAD)
-                writer.write(_chunk(rid, {"role": "assistant", "content": ""}))
-                if request.get("model") == "fast":
-                    frame = _chunk(rid, {"content": " tok"})
-                    for i in range(n):
-                        writer.write(frame)
-                        if i % 64 == 63:
-                            await writer.drain()
-                else:
-                    frame = _chunk(rid, {"content": " tok"})
-                    writes = []
-                    for i in range(n):
-                        due = recv + (PACED_TTFT_MS + i * PACED_ITL_MS) * 1_000_000
-                        delay = (due - time.perf_counter_ns()) / 1e9
-                        if delay > 0:
-                            await asyncio.sleep(delay)
-                        writes.append(time.perf_counter_ns())
-                        writer.write(frame)
-                    timings[rid] = {"recv": recv, "writes": writes}
-                writer.write(_chunk(rid, {}, "length"))
-                writer.write(_usage(rid, n))
-                writer.write(_frame(b"data: [DONE]\n\n"))
-                writer.write(b"0\r\n\r\n")
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return
-        finally:
-            writer.close()
-
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: asyncio.StreamReaderProtocol(_TimedReader(limit=1 << 20), handle),
-        "127.0.0.1",
-        0,
-        backlog=1024,
-    )
-    port = server.sockets[0].getsockname()[1]
-    port_file.write_text(str(port))
-    async with server:
-        await server.serve_forever()
-
-
-# ---------------------------------------------------------------------------------------------
 # Clients (each in its own process)
 # ---------------------------------------------------------------------------------------------
-
-
-def _cpu_self() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 async def _parity(url: str, model: str, concurrency: int, requests: int, tokens: int) -> Any:
@@ -224,7 +88,7 @@ async def _parity(url: str, model: str, concurrency: int, requests: int, tokens:
         body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": tokens}
         await client.chat({**body, "max_tokens": 2}, stream=True)  # connect, warm up
         queue = list(range(requests))
-        cpu0 = _cpu_self()
+        cpu0 = cpu_self()
         t0 = time.perf_counter()
 
         async def worker() -> None:
@@ -243,7 +107,7 @@ async def _parity(url: str, model: str, concurrency: int, requests: int, tokens:
                 )
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        cpu = _cpu_self() - cpu0
+        cpu = cpu_self() - cpu0
         wall = time.perf_counter() - t0
     return {"cpu_s": cpu, "wall_s": wall, "records": records}
 
@@ -286,7 +150,7 @@ async def _openai(url: str, model: str, concurrency: int, requests: int, tokens:
 
     await one(2)
     queue = list(range(requests))
-    cpu0 = _cpu_self()
+    cpu0 = cpu_self()
     t0 = time.perf_counter()
 
     async def worker() -> None:
@@ -295,7 +159,7 @@ async def _openai(url: str, model: str, concurrency: int, requests: int, tokens:
             records.append(await one(tokens))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    cpu = _cpu_self() - cpu0
+    cpu = cpu_self() - cpu0
     wall = time.perf_counter() - t0
     await client.close()
     return {"cpu_s": cpu, "wall_s": wall, "records": records}
@@ -402,7 +266,7 @@ async def _library_loop(
 
     await one(2)  # connect, warm up
     queue = list(range(requests))
-    cpu0 = _cpu_self()
+    cpu0 = cpu_self()
     t0 = time.perf_counter()
 
     async def worker() -> None:
@@ -411,7 +275,7 @@ async def _library_loop(
             records.append(await one(tokens))
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    cpu = _cpu_self() - cpu0
+    cpu = cpu_self() - cpu0
     wall = time.perf_counter() - t0
     await close()
     return {"cpu_s": cpu, "wall_s": wall, "records": records}
@@ -595,60 +459,6 @@ def _run_aiperf(
     return {"cpu_s": cpu, "wall_s": wall, "records": records, "command": shlex.join(cmd)}
 
 
-# ---------------------------------------------------------------------------------------------
-# Errors against the server's own timestamps
-# ---------------------------------------------------------------------------------------------
-
-
-def _errors(records: list[dict[str, Any]], server: dict[str, Any]) -> dict[str, Any]:
-    ttft_err: list[float] = []
-    lag: list[float] = []
-    send: list[float] = []
-    itl_err: list[float] = []
-    unmatched = 0
-    for r in records:
-        truth = server.get(r["id"])
-        if truth is None:
-            unmatched += 1
-            continue
-        writes = truth["writes"]
-        server_ttft = (writes[0] - truth["recv"]) / 1e6
-        server_gaps = np.diff(writes) / 1e6
-        if "arrivals" in r:  # our own timestamps
-            arrivals = r["arrivals"]
-            if len(arrivals) != len(writes):
-                unmatched += 1
-                continue
-            ttft_err.append((arrivals[0] - r["sent"]) / 1e6 - server_ttft)
-            lag.append((arrivals[0] - writes[0]) / 1e6)  # first token written -> seen
-            send.append((truth["recv"] - r["sent"]) / 1e6)  # "sent" -> first bytes at server
-            itl_err.extend((np.diff(arrivals) / 1e6 - server_gaps).tolist())
-        else:  # aiperf's export
-            if r["ttft_ms"] is None:
-                unmatched += 1
-                continue
-            ttft_err.append(r["ttft_ms"] - server_ttft)
-            gaps = r["icl_ms"] or []
-            if len(gaps) == len(server_gaps):
-                itl_err.extend((np.asarray(gaps) - server_gaps).tolist())
-
-    def pct(values: list[float]) -> dict[str, float | None]:
-        if not values:
-            return {"p50": None, "p99": None}
-        arr = np.abs(np.asarray(values))
-        return {"p50": float(np.percentile(arr, 50)), "p99": float(np.percentile(arr, 99))}
-
-    return {
-        "ttft": pct(ttft_err),
-        "itl": pct(itl_err),
-        "lag": pct(lag),
-        "send": pct(send),
-        "n": len(ttft_err),
-        "unmatched": unmatched,
-        "ttft_mean_signed": float(np.mean(ttft_err)) if ttft_err else None,
-    }
-
-
 def _get(url: str) -> Any:
     import httpx
 
@@ -677,7 +487,7 @@ def main() -> None:
     parser.add_argument("--clients", default="parity,aiohttp,httpx,openai,aiperf")
     args = parser.parse_args()
     if args.cmd == "serve":
-        asyncio.run(_serve(Path(args.port_file)))
+        asyncio.run(_scripted_sse.serve(Path(args.port_file)))
         return
     if args.cmd == "worker":
         _worker_main(args)
@@ -730,7 +540,7 @@ def _measure(
             out["command"] = run["command"]
         else:
             run = _run_worker(client, url, "paced", level, count, PACED_TOKENS)
-        out[f"paced{level}"] = _errors(run["records"], _get(f"{url}/timings"))
+        out[f"paced{level}"] = timing_errors(run["records"], _get(f"{url}/timings"))
     print(f"{client}: fast...", file=sys.stderr, flush=True)
     if client == "aiperf":
         assert aiperf is not None and tokenizer is not None
