@@ -339,6 +339,28 @@ def test_choice_ignored() -> None:
     assert "finish_reason 'stop'" in result.evidence[0]["problem"]
 
 
+def test_choice_forced_call_held_to_the_schema() -> None:
+    """vLLM's forced calls carry any JSON: a named or required call whose arguments are not
+    valid against the tool's schema fails, whatever its name and finish_reason."""
+    base = {
+        NONE_KEY: x(text="I can't check live weather."),
+        REQUIRED_KEY: x(call("get_time", {"timezone": "UTC"})),
+        NAMED_KEY: x(call("get_time", {"timezone": "Europe/Paris"}), finish="stop"),
+    }
+    for bad_args in ("27", '"chaccerd"', '["qdeProboc"]', '{"nombea": "surrugo"}', "{oops"):
+        forced = {**base, NAMED_KEY: x(call("get_time", raw=bad_args), finish="stop")}
+        result = judge(tools.CHOICE, forced)
+        assert result.status is Status.FAIL and result.figure == "failed: named", bad_args
+        problem = result.evidence[0]["problem"]
+        assert problem.startswith("forced call to 'get_time': ")
+        assert problem.endswith("invalid_json" if bad_args == "{oops" else "schema_mismatch")
+    required = {**base, REQUIRED_KEY: x(call("get_weather", {"city": 3}))}
+    result = judge(tools.CHOICE, required)
+    assert result.status is Status.FAIL and result.figure == "failed: required"
+    unknown = {**base, REQUIRED_KEY: x(call("get_stock", {"ticker": "X"}))}
+    assert "unknown_tool" in judge(tools.CHOICE, unknown).evidence[0]["problem"]
+
+
 # --- tools.parallel ----------------------------------------------------------------------
 
 

@@ -505,6 +505,11 @@ def _choice_problem(name: str, x: Exchange) -> str | None:
         return f"tool_choice {name!r} but no tool called"
     if name == "named" and any(n != "get_time" for n in names):
         return f"tool_choice named get_time but called {names}"
+    # A forced call is still a call: its arguments must be JSON valid against the tool's
+    # schema, as `tools.schema` holds automatic calls to (vLLM does not constrain them).
+    for call in x.tool_calls:
+        if (problem := call_problem(call, CHOICE_CASES[name].tools)) is not None:
+            return f"forced call to {call_name(call)!r}: {problem}"
     allowed = NAMED_FINISH if name == "named" else ("tool_calls",)
     if x.finish_reason not in allowed:
         return f"a call returned with finish_reason {x.finish_reason!r}"
@@ -524,19 +529,23 @@ def _judge_choice(inp: CheckInput) -> CheckResult:
             failing.append(name)
             bad.append(evidence(key, x, problem=problem, tool_calls=x.tool_calls))
     figure = f"failed: {', '.join(failing)}" if failing else "none, required, named honoured"
-    bar = "all three; finish_reason 'tool_calls' with a call ('stop' too when named)"
+    bar = (
+        "all three; a forced call schema-valid, finish_reason 'tool_calls' ('stop' too when named)"
+    )
     return result(not failing, figure, bar, bad)
 
 
 CHOICE = Check(
     id="tools.choice",
     family=FAMILY,
-    checks="tool_choice 'none', 'required' and a named function are honoured",
+    checks="tool_choice 'none', 'required' and a named function are honoured, a forced "
+    "call's arguments valid against the tool's schema",
     why="agents force or forbid calls with tool_choice; a provider that ignores it loops "
     "or calls tools it was told not to",
     plan=_plan_choice,
     judge=_judge_choice,
-    bar="all three honoured; finish_reason 'tool_calls' with a call ('stop' too when named)",
+    bar="all three honoured; a forced call's arguments JSON valid against the tool's schema; "
+    "finish_reason 'tool_calls' with a call ('stop' too when named)",
 )
 
 
