@@ -176,3 +176,20 @@ def test_token_mismatch_server_vs_local() -> None:
     assert tokens["output_mismatch"] == pytest.approx(0.2)
     assert tokens["server_input"] == 110 and tokens["local_input"] == 100
     assert tokens["input_mismatch"] == pytest.approx(0.1)
+
+
+def test_request_metrics_to_dict_is_asdict_with_its_own_lists() -> None:
+    from dataclasses import asdict
+
+    m = request_metrics(streamed(100, [10, 20, 30]), 3, "bench/x/c1/3")
+    m.attempt_ids = ["a1"]
+    m.provider_ids = {"x-request-id": "r1"}
+    out = m.to_dict()
+    assert out == asdict(m)
+    assert json.loads(json.dumps(out)) == out
+    out["itl_ms"].append(99.0)
+    out["attempt_ids"].clear()
+    out["provider_ids"]["extra"] = "y"
+    assert m.itl_ms == [10.0, 20.0, 30.0]
+    assert m.attempt_ids == ["a1"]
+    assert m.provider_ids == {"x-request-id": "r1"}
