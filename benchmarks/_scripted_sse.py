@@ -12,7 +12,8 @@ Shared by `benchmarks/client_overhead.py` and `benchmarks/concurrency_ceiling.py
 Its records are read back with `GET /timings` (and cleared), or, when several server
 processes share one port (`reuse_port`, the kernel spreads connections over them), with
 SIGUSR1: each process then writes `{"pid", "cpu_s", "timings"}` to `<dump_dir>/<pid>.json`
-(atomically) and clears its records; `cpu_s` is its process CPU time so far.
+(atomically) and clears its records; `cpu_s` is its process CPU time so far, `wait_s` the
+time its main thread waited for a CPU so far (`runqueue_wait_s`).
 
 Also the statistics of those records against a client's own: `timing_errors`.
 """
@@ -30,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["cpu_self", "percentiles", "serve", "timing_errors"]
+__all__ = ["cpu_self", "percentiles", "runqueue_wait_s", "serve", "timing_errors"]
 
 HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
@@ -42,6 +43,15 @@ def cpu_self() -> float:
     """This process's CPU seconds so far (user + system, every thread)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def runqueue_wait_s() -> float:
+    """Seconds this process's main thread has spent runnable but waiting for a CPU (Linux's
+    /proc/self/schedstat; 0 where there is none): time lost to other load on the machine."""
+    try:
+        return int(Path("/proc/self/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _frame(data: bytes) -> bytes:
@@ -171,7 +181,12 @@ async def serve(
 
     def dump() -> None:
         assert dump_dir is not None
-        data = {"pid": os.getpid(), "cpu_s": cpu_self(), "timings": dict(timings)}
+        data = {
+            "pid": os.getpid(),
+            "cpu_s": cpu_self(),
+            "wait_s": runqueue_wait_s(),
+            "timings": dict(timings),
+        }
         timings.clear()
         path = dump_dir / f"{os.getpid()}.json"
         partial = path.with_suffix(".part")
