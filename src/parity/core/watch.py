@@ -98,7 +98,7 @@ class WatchCycle:
         ids, detail), the regression lines, and `text` (one line, what chat webhooks show)."""
         lines = self.diff["regressions"] if self.diff else []
         return {
-            "event": "parity.watch.regression",
+            "event": "watch.regression",
             "text": f"parity watch: {len(lines)} regression(s) in run {self.run.run_id} "
             f"against {self.baseline} ({self.source}): " + "; ".join(lines),
             "providers_file": self.source,
