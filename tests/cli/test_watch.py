@@ -4,12 +4,10 @@ run on), a webhook receiver on loopback, signals between runs and during one."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import signal
 import sqlite3
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +16,7 @@ from typing import Any
 
 from parity.accuracy.suites import get_suite
 from tests.cli.test_main import PARITY, parity, provider_toml
+from tests.core.test_webhook import Receiver
 from tests.scripted_server import (
     Reply,
     Request,
@@ -84,41 +83,6 @@ def providers(tmp_path: Path, flaky_right_runs: int | None = 1) -> Iterator[Path
             + provider_toml("flaky", server.base("flaky"))
         )
         yield path
-
-
-class Receiver:
-    """A webhook receiver on 127.0.0.1: records each POST's path, headers and JSON body."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
-        posts = self.posts
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                posts.append(
-                    {
-                        "path": self.path,
-                        "headers": dict(self.headers),
-                        "body": json.loads(self.rfile.read(length)),
-                    }
-                )
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> Receiver:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def runs(db: Path) -> list[tuple[str, str]]:
