@@ -2,7 +2,8 @@
 
 Providers are measured one after another, so servers sharing a machine (the local fleet) do
 not slow each other down. For each step: the warmup requests (sent one at a time, stored,
-not counted), then the load run; every exchange goes to the store as soon as it completes
+not counted), then, at a fixed concurrency N, N connections opened (`preconnect`, before the
+clock starts), then the load run; every exchange goes to the store as soon as it completes
 (from a writer thread, so a store write never stalls the streams still in flight), under
 `bench/<workload>/<load>/<i>` (warmups: `.../warmup-<i>`; sweep levels: `<load>` is
 `sweep<cap>-c<n>`). Aggregates and per-request metrics are stored as results (pillar
@@ -370,6 +371,10 @@ async def _one_level(
         key = f"bench/{step.workload.name}/{load_name}/{i}"
         return await _send(client, run_id, provider, key, body(i), writer)
 
+    if spec.mode == "concurrency" and spec.concurrency > 1:
+        # The connections the level keeps busy are opened before its clock starts: opened
+        # all at once by its first requests, they hold the event loop while those stream.
+        await client.preconnect(spec.concurrency)
     loaded: LoadResult[Exchange] = await run_load(
         send,
         spec,
