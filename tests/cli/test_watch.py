@@ -110,6 +110,8 @@ def test_two_cycles_append_two_runs_and_a_regression_posts_the_alert(tmp_path: P
             str(report),
             "--markdown",
             str(tmp_path / "rolling.md"),
+            "--html",
+            str(tmp_path / "rolling.html"),
         )
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
@@ -145,6 +147,8 @@ def test_two_cycles_append_two_runs_and_a_regression_posts_the_alert(tmp_path: P
     markdown = (tmp_path / "rolling.md").read_text().splitlines()
     [row] = [line for line in markdown if line.startswith("| flaky")]
     assert row.split(" | ")[1] == "2"  # runs
+    page = (tmp_path / "rolling.html").read_text()
+    assert page.startswith("<!doctype html>") and "<td>50% [0%, 100%]</td>" in page
 
 
 def test_once_exits_1_on_a_regression_and_a_dead_webhook_is_one_line(tmp_path: Path) -> None:

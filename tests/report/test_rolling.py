@@ -17,13 +17,16 @@ from parity.core.plan import RunOptions, plan_requests
 from parity.core.store import Store
 from parity.report.history import diff
 from parity.report.rolling import (
+    METRICS,
+    ProviderRolling,
+    Rolling,
     alerts,
     baseline_run,
     median_interval,
     rolling,
     window_runs,
 )
-from parity.report.rolling_table import rolling_markdown
+from parity.report.rolling_table import rolling_html, rolling_markdown
 from tests.report.test_history import (
     OPTIONS,
     Behaviour,
@@ -243,3 +246,20 @@ def test_the_interval_covers_the_median_as_often_as_it_says() -> None:
         hits += m.low is not None and m.high is not None and m.low <= true_median <= m.high
     # Exact coverage for n = 9 is 96.1%; 4,000 draws put 3 standard errors at 0.9%.
     assert hits / len(samples) == pytest.approx(1 - 2 * 10 / 512, abs=0.01)
+
+
+def test_the_html_page_escapes_what_it_shows() -> None:
+    hostile = "<script>alert(1)</script>"
+    m = median_interval([1.0, 2.0, 3.0])
+    rolled = Rolling(
+        source=SOURCE,
+        window_s=72 * HOUR,
+        now=NOW,
+        since=NOW - 72 * HOUR,
+        confidence=0.95,
+        run_ids=["r1", "r2", "r3"],
+        providers=[ProviderRolling(hostile, hostile, False, 3, 0, dict.fromkeys(METRICS, m))],
+    )
+    page = rolling_html(rolled)
+    assert hostile not in page and "&lt;script&gt;" in page
+    assert page.count("<tr>") == 2 and "<td>2 ms [1 ms, 3 ms]</td>" in page

@@ -11,6 +11,7 @@ import typer
 
 from parity.accuracy.probe import DEFAULT_REFERENCE_REPEATS
 from parity.cli.common import (
+    DEFAULT_DB,
     DbOption,
     ReferenceRepeats,
     err,
@@ -27,7 +28,7 @@ WEBHOOK_ENV = "PARITY_WEBHOOK"
 
 def watch(
     providers_file: Annotated[Path, typer.Argument(help="Providers TOML file, as parity run.")],
-    db: DbOption = Path("parity.db"),
+    db: DbOption = DEFAULT_DB,
     every: Annotated[
         str,
         typer.Option(
@@ -88,6 +89,12 @@ def watch(
             "and the alerts here (JSON)."
         ),
     ] = None,
+    html_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--html", help="After each cycle, write the rolling medians as an HTML page here."
+        ),
+    ] = None,
     markdown_out: Annotated[
         Path | None,
         typer.Option(
@@ -110,7 +117,7 @@ def watch(
     from parity.report.figures import Figures
     from parity.report.history_table import print_diff
     from parity.report.rolling import BASELINES
-    from parity.report.rolling_table import rolling_markdown, rolling_table
+    from parity.report.rolling_table import rolling_html, rolling_markdown, rolling_table
 
     every_s = parse_duration(every, "--every")
     window_s = parse_duration(window, "--window")
@@ -166,6 +173,8 @@ def watch(
             write_json(json_out, json.dumps(done.to_dict(), indent=2, default=str))
         if markdown_out is not None:
             _write_text(markdown_out, rolling_markdown(done.rolling))
+        if html_out is not None:
+            _write_text(html_out, rolling_html(done.rolling))
 
     try:
         run_every(cycle, every_s, 1 if once else max_runs)

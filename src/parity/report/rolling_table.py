@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from markupsafe import escape as html_escape
 from rich.markup import escape
 from rich.table import Table
 
 from parity.report.format import dollars, ms, number, pct, utc_time
 from parity.report.rolling import MedianInterval, ProviderRolling, Rolling
 
-__all__ = ["COLUMNS", "cell", "rolling_markdown", "rolling_table", "title"]
+__all__ = ["COLUMNS", "cell", "rolling_html", "rolling_markdown", "rolling_table", "title"]
 
 COLUMNS: dict[str, tuple[str, Callable[[float | None], str]]] = {
     "ttft_p50_ms": ("TTFT p50", ms),
@@ -99,3 +100,32 @@ def rolling_markdown(rolled: Rolling) -> str:
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", _coverage_note(rolled), ""]
     return "\n".join(lines)
+
+
+_STYLE = (
+    "body{font:14px system-ui,sans-serif;margin:2em;color:#222}"
+    "table{border-collapse:collapse}th,td{padding:4px 10px;border-bottom:1px solid #ddd}"
+    "td{text-align:right}td:first-child,th:first-child{text-align:left}"
+    "caption{text-align:left;font-weight:600;margin-bottom:8px}p{color:#555}"
+)
+
+
+def rolling_html(rolled: Rolling) -> str:
+    """The same table as a self-contained HTML page (no script, no external resource)."""
+    head = "".join(f"<th>{html_escape(h)}</th>" for h in ["provider", "runs", *_headers()])
+    rows = []
+    for p in rolled.providers:
+        cells = [cell(p.metrics[key], write) for key, (_, write) in COLUMNS.items()]
+        tds = "".join(f"<td>{html_escape(c)}</td>" for c in [_name(p), str(p.runs), *cells])
+        rows.append(f"<tr>{tds}</tr>")
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>parity watch</title><style>{_STYLE}</style></head><body>"
+        f"<table><caption>parity watch: {html_escape(title(rolled))}</caption>"
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<p>{html_escape(_coverage_note(rolled))}</p></body></html>\n"
+    )
+
+
+def _headers() -> list[str]:
+    return [h for h, _ in COLUMNS.values()]
