@@ -27,6 +27,7 @@ from rich.console import Console
 from parity.accuracy.evaluate import EvalOptions
 from parity.core.analysis import ProviderResult
 from parity.core.config import Provider, ProvidersFile, load_providers
+from parity.core.dburl import Db, DbRef, as_db
 from parity.core.errors import ConfigError
 from parity.core.plan import RunOptions, RunPlan
 from parity.core.target import Target, quick_providers
@@ -71,7 +72,7 @@ def _quiet() -> Console:
     return Console(quiet=True)
 
 
-def _report(db: Path, run_id: str) -> Report:
+def _report(db: Db, run_id: str) -> Report:
     from parity.core.store import Store
     from parity.report.data import report_data
 
@@ -84,7 +85,7 @@ class RunResult:
     """A `run` or `conform` run: its id, store and each provider's analysed results."""
 
     run_id: str
-    db: Path
+    db: Db
     providers: list[ProviderResult]
 
     @property
@@ -118,7 +119,7 @@ class EvalResult:
     """An eval run: per provider its accuracy estimate, interval and verdict (JSON-ready)."""
 
     run_id: str
-    db: Path
+    db: Db
     providers: list[dict[str, Any]]
 
     @property
@@ -138,14 +139,14 @@ class BenchResult:
     """A bench run: the whole bench report (options, per-step aggregates and requests)."""
 
     run_id: str
-    db: Path
+    db: Db
     data: dict[str, Any]
 
 
 def run(
     providers: ProvidersLike,
     *,
-    db: str | Path = "parity.db",
+    db: str | Path | DbRef = "parity.db",
     resume: str | None = None,
     console: Console | None = None,
     source: Path | None = None,
@@ -155,7 +156,7 @@ def run(
     `parity run` does; `options` are `RunOptions` fields (suite, repeats, margin, ...)."""
     from parity.core.session import run_providers
 
-    return _run(providers, RunOptions(**options), Path(db), resume, console, run_providers, source)
+    return _run(providers, RunOptions(**options), as_db(db), resume, console, run_providers, source)
 
 
 def conform(
@@ -163,7 +164,7 @@ def conform(
     *,
     checks: Sequence[str] | None = None,
     tries: int = 1,
-    db: str | Path = "parity.db",
+    db: str | Path | DbRef = "parity.db",
     resume: str | None = None,
     console: Console | None = None,
     max_time_s: float | None = None,
@@ -176,7 +177,7 @@ def conform(
 
     options = conform_options(checks, tries).model_copy(update={"max_time_s": max_time_s})
     result = _run(
-        providers, options, Path(db), resume, console, run_providers, source, kind="conform"
+        providers, options, as_db(db), resume, console, run_providers, source, kind="conform"
     )
     return ConformResult(
         result.run_id, result.db, result.providers, failed_required(result.providers)
@@ -186,7 +187,7 @@ def conform(
 def _run(
     providers: ProvidersLike,
     options: RunOptions,
-    db: Path,
+    db: Db,
     resume: str | None,
     console: Console | None,
     send: Any,
@@ -208,7 +209,7 @@ def _run(
 def evaluate(
     providers: ProvidersLike,
     *,
-    db: str | Path = "parity.db",
+    db: str | Path | DbRef = "parity.db",
     resume: str | None = None,
     console: Console | None = None,
     source: Path | None = None,
@@ -220,7 +221,7 @@ def evaluate(
 
     eval_options = EvalOptions(**options)
     check_suite(eval_options)
-    path = Path(db)
+    path = as_db(db)
     origin = source or _source(providers)
     run_id = run_eval(path, load(providers), eval_options, origin, resume, console or _quiet())
     return EvalResult(run_id, path, analyse_and_store_eval(path, run_id, eval_options))
@@ -229,7 +230,7 @@ def evaluate(
 def bench(
     providers: ProvidersLike,
     *,
-    db: str | Path = "parity.db",
+    db: str | Path | DbRef = "parity.db",
     preset: str = "quick",
     workloads: Sequence[str] | None = None,
     loads: Sequence[str] | None = None,
@@ -294,7 +295,7 @@ def bench(
         "max_time_s": max_time_s,
     }
     source = source or _source(providers)
-    path = Path(db)
+    path = as_db(db)
     with open_run(
         path,
         "bench",

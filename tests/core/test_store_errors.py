@@ -311,7 +311,7 @@ def test_a_damaged_store(tmp_path: Path) -> None:
     for i in range(page, len(data)):  # every page after the schema's
         data[i] = (data[i] * 7 + 3) % 256
     db.write_bytes(bytes(data))
-    with Store(db) as store, pytest.raises(StoreError) as caught:
+    with pytest.raises(StoreError) as caught, Store(db) as store:  # opening may see it first
         store.runs()
     message = str(caught.value)
     assert message.startswith(f"store {db} is damaged (database disk image is malformed):")

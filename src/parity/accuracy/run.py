@@ -26,6 +26,7 @@ from parity.accuracy.evaluate import (
 from parity.accuracy.suites import Suite
 from parity.core.analysis import stored_providers
 from parity.core.config import ProvidersFile
+from parity.core.dburl import Db
 from parity.core.errors import ConfigError
 from parity.core.exchange import Exchange
 from parity.core.lifecycle import open_run
@@ -71,7 +72,7 @@ def _describe(bars: ProviderBars, state: AdaptiveEval) -> None:
 
 
 def run_eval(
-    db: Path,
+    db: Db,
     providers: ProvidersFile,
     options: EvalOptions,
     source: Path | None,
@@ -147,7 +148,7 @@ async def _adaptive_or_fixed(
     await drive_adaptive(state, runner.send, fetch, lambda s: _describe(bars, s))
 
 
-def analyse_and_store_eval(db: Path, run_id: str, options: EvalOptions) -> list[dict[str, Any]]:
+def analyse_and_store_eval(db: Db, run_id: str, options: EvalOptions) -> list[dict[str, Any]]:
     """Recompute an eval run's results from its exchanges and store them (pillar accuracy):
     per provider its estimate, interval and verdict, and its per-sample records."""
     with Store(db) as store:

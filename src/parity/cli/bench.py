@@ -10,6 +10,7 @@ import typer
 
 from parity import api
 from parity.cli.common import (
+    DEFAULT_DB,
     ApiKeyEnv,
     BaseUrl,
     DbOption,
@@ -19,6 +20,7 @@ from parity.cli.common import (
     ModelName,
     ReferenceModel,
     ReferenceUrl,
+    VantageOption,
     err,
     json_option,
     load_target,
@@ -86,7 +88,8 @@ def bench(
         int, typer.Option(min=0, help="Retries per request (0: every failure counts).")
     ] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the open-loop arrival schedule.")] = 0,
-    db: DbOption = Path("parity.db"),
+    db: DbOption = DEFAULT_DB,
+    vantage: VantageOption = None,
     out: Annotated[
         Path, typer.Option("--out", help="Folder for <run>.json, <run>.csv and <run>.svg.")
     ] = Path("parity-bench"),
@@ -151,4 +154,3 @@ def bench(
 
         for path in write_guidellm({**report, "options": options}, guidellm_json, guidellm_csv):
             console.print(f"guidellm: {path}", highlight=False)
-

@@ -19,10 +19,12 @@ import typer
 from rich.console import Console
 
 from parity.core.config import ProvidersFile, load_providers
+from parity.core.dburl import Db, DbRef, parse_db
 from parity.core.errors import ConfigError
 from parity.core.target import Target, quick_providers
 
 __all__ = [
+    "DEFAULT_DB",
     "STDOUT",
     "ApiKeyEnv",
     "BaseUrl",
@@ -40,6 +42,7 @@ __all__ = [
     "ModelName",
     "ReferenceModel",
     "ReferenceUrl",
+    "VantageOption",
     "console",
     "err",
     "exit_with",
@@ -103,8 +106,7 @@ ReferenceUrl = Annotated[
     typer.Option(
         "--reference-url",
         rich_help_panel="One endpoint, no providers file",
-        help="A reference endpoint to compare with (default: --base-url, with "
-        "--reference-model).",
+        help="A reference endpoint to compare with (default: --base-url, with --reference-model).",
     ),
 ]
 ReferenceModel = Annotated[
@@ -134,9 +136,7 @@ def load_target(
         return load_providers(providers_file)
     providers = quick_providers(target)
     if providers is None:
-        raise ConfigError(
-            "give a providers file, --base-url URL --model M, or set OPENAI_BASE_URL"
-        )
+        raise ConfigError("give a providers file, --base-url URL --model M, or set OPENAI_BASE_URL")
     return providers
 
 
@@ -145,7 +145,43 @@ def exit_with(code: int) -> None:
     raise typer.Exit(code)
 
 
-DbOption = Annotated[Path, typer.Option("--db", help="SQLite store (created if missing).")]
+DbOption = Annotated[
+    DbRef,
+    typer.Option(
+        "--db",
+        parser=parse_db,
+        envvar="PARITY_DB",
+        metavar="PATH|URL",
+        show_default="parity.db",
+        help="The store: an SQLite file (created if missing) or a PostgreSQL URL "
+        "postgresql://user@host:port/db (docs/store.md). Default: $PARITY_DB, else parity.db.",
+    ),
+]
+DEFAULT_DB = DbRef(path=Path("parity.db"))
+"""`--db`'s default when PARITY_DB is unset."""
+
+
+def set_vantage(ctx: typer.Context, value: str | None) -> str | None:
+    """Option callback: the runs this command creates record `value` as their vantage (the
+    host name when not given); reset when the command's context closes."""
+    from parity.core.store import reset_default_vantage, set_default_vantage
+
+    token = set_default_vantage(value)
+    ctx.call_on_close(lambda: reset_default_vantage(token))
+    return value
+
+
+VantageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--vantage",
+        metavar="LABEL",
+        envvar="PARITY_VANTAGE",
+        callback=set_vantage,
+        help="Where this run measures from (a region, a CI runner), stored with the run: "
+        "parity runs shows it, parity history --vantage splits by it. Default: the host name.",
+    ),
+]
 MaxTime = Annotated[
     float | None,
     typer.Option(
@@ -268,7 +304,7 @@ GuidellmCsvOut = Annotated[
 
 
 def write_foreign(
-    db: Path,
+    db: Db,
     run_id: str,
     *,
     inspect_log: Path | None = None,
@@ -301,7 +337,7 @@ def write_foreign(
 
 
 def write_reports(
-    db: Path,
+    db: Db,
     run_id: str,
     *,
     json_path: Path | None = None,

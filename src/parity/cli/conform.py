@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from parity.cli.common import (
+    DEFAULT_DB,
     ApiKeyEnv,
     BaseUrl,
     DbOption,
@@ -19,6 +20,7 @@ from parity.cli.common import (
     ModelName,
     ReferenceModel,
     ReferenceUrl,
+    VantageOption,
     err,
     exit_with,
     load_target,
@@ -45,7 +47,8 @@ def conform(
     tries: Annotated[
         int, typer.Option(min=1, max=100, help="Tries per tool-call case (pass@k, pass^k).")
     ] = 1,
-    db: DbOption = Path("parity.db"),
+    db: DbOption = DEFAULT_DB,
+    vantage: VantageOption = None,
     resume: Annotated[str | None, typer.Option(help="Continue an interrupted conform run.")] = None,
     matrix: Annotated[
         bool,

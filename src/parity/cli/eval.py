@@ -12,6 +12,7 @@ from parity.accuracy.evaluate import EvalOptions
 from parity.accuracy.probe import DEFAULT_REFERENCE_REPEATS
 from parity.accuracy.run import check_suite, print_eval
 from parity.cli.common import (
+    DEFAULT_DB,
     ApiKeyEnv,
     BaseUrl,
     CsvOut,
@@ -26,6 +27,7 @@ from parity.cli.common import (
     ReferenceModel,
     ReferenceRepeats,
     ReferenceUrl,
+    VantageOption,
     err,
     exit_with,
     json_option,
@@ -120,7 +122,8 @@ def eval_command(
     cache: Annotated[
         bool, typer.Option(help="Reuse stored responses to identical requests: a rerun spends 0.")
     ] = False,
-    db: DbOption = Path("parity.db"),
+    db: DbOption = DEFAULT_DB,
+    vantage: VantageOption = None,
     resume: Annotated[str | None, typer.Option(help="Continue an interrupted eval run.")] = None,
     json_out: Annotated[
         Path | None, json_option("Write the results here (the report model; 'run' is the run id).")

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from parity.cli.common import (
+    DEFAULT_DB,
     CsvOut,
     DbOption,
     GuidellmCsvOut,
@@ -32,7 +33,7 @@ from parity.core.session import print_leaderboard
 
 
 def runs_command(
-    db: DbOption = Path("parity.db"),
+    db: DbOption = DEFAULT_DB,
     json_out: Annotated[Path | None, json_option("Write the list of runs here (JSON).")] = None,
 ) -> None:
     """List the runs in the store, newest first. Costs nothing."""
@@ -50,7 +51,7 @@ def runs_command(
 
 def report_command(
     run_id: Annotated[str | None, typer.Argument(help="Run id (default: the newest).")] = None,
-    db: DbOption = Path("parity.db"),
+    db: DbOption = DEFAULT_DB,
     json_out: JsonOut = None,
     csv_out: CsvOut = None,
     html_out: HtmlOut = None,
@@ -108,7 +109,7 @@ def report_command(
 
 
 def history_command(
-    db: DbOption = Path("parity.db"),
+    db: DbOption = DEFAULT_DB,
     provider: Annotated[str | None, typer.Option(help="Only this provider.")] = None,
     metric: Annotated[
         str | None,
@@ -117,13 +118,20 @@ def history_command(
             "tok_s_p50, cost or conformance."
         ),
     ] = None,
-    json_out: Annotated[
-        Path | None, json_option("Write the history rows here (JSON).")
+    vantage: Annotated[
+        str | None,
+        typer.Option(
+            "--vantage",
+            metavar="LABEL",
+            help="Only the runs measured from this vantage (without it, runs from several "
+            "vantages are split by it: a vantage column, a column per provider @ vantage).",
+        ),
     ] = None,
+    json_out: Annotated[Path | None, json_option("Write the history rows here (JSON).")] = None,
 ) -> None:
     """Each provider's figures run after run, oldest first: accuracy (95% CI), verdict,
-    TTFT and tok/s medians, run cost, conformance passed/judged. Recomputed from the store
-    (about a second per run); costs nothing."""
+    TTFT and tok/s medians, run cost, conformance passed/judged, and the vantage each run
+    was measured from. Recomputed from the store (about a second per run); costs nothing."""
     from parity.core.store import Store
     from parity.report.history import METRICS
     from parity.report.history import history as history_rows
@@ -136,7 +144,10 @@ def history_command(
     with Store(db) as store:
         if not store.runs():
             raise ConfigError(f"{db}: no runs yet")
-        rows = history_rows(store, provider, metric)
+        if vantage is not None and vantage not in store.vantages():
+            known = ", ".join(store.vantages()) or "none recorded"
+            raise ConfigError(f"{db}: no run from vantage {vantage!r} (vantages: {known})")
+        rows = history_rows(store, provider, metric, vantage=vantage)
     if not rows:
         raise ConfigError(f"{db}: no run has a provider named {provider!r}")
     out.print(history_table(rows, metric))
@@ -147,7 +158,7 @@ def history_command(
 def diff_command(
     run_a: Annotated[str, typer.Argument(help="The earlier run (the baseline).")],
     run_b: Annotated[str, typer.Argument(help="The later run.")],
-    db: DbOption = Path("parity.db"),
+    db: DbOption = DEFAULT_DB,
     json_out: Annotated[Path | None, json_option("Write the comparison (JSON) here.")] = None,
 ) -> None:
     """What changed from RUN_A to RUN_B, per provider in both, tested beyond noise.

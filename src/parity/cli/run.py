@@ -10,6 +10,7 @@ import typer
 from parity import api
 from parity.accuracy.probe import DEFAULT_REFERENCE_REPEATS
 from parity.cli.common import (
+    DEFAULT_DB,
     ApiKeyEnv,
     BaseUrl,
     CsvOut,
@@ -23,6 +24,7 @@ from parity.cli.common import (
     ReferenceModel,
     ReferenceRepeats,
     ReferenceUrl,
+    VantageOption,
     err,
     exit_with,
     load_target,
@@ -37,7 +39,8 @@ def run(
     providers_file: Annotated[
         Path | None, typer.Argument(help="Providers TOML file (optional with --resume).")
     ] = None,
-    db: DbOption = Path("parity.db"),
+    db: DbOption = DEFAULT_DB,
+    vantage: VantageOption = None,
     resume: Annotated[
         str | None,
         typer.Option(help="Continue an interrupted run: sends only requests not yet stored."),

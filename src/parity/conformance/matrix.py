@@ -32,6 +32,7 @@ from parity.conformance.registry import selected_checks
 from parity.conformance.run import KIND, conform_options
 from parity.core.analysis import ProviderResult, analyse_run
 from parity.core.config import Provider, ProvidersFile, load_providers
+from parity.core.dburl import Db
 from parity.core.errors import ConfigError
 from parity.core.lifecycle import open_run
 from parity.core.plan import RunOptions
@@ -149,7 +150,7 @@ def run_matrix(
     upstream: str,
     selection: Sequence[str] | None = None,
     faults: Sequence[str] = MATRIX_FAULTS,
-    db: Path | None = None,
+    db: Db | None = None,
     console: Console | None = None,
 ) -> MatrixResult:
     """Start the upstreams ("scripted", "llama" or "both") and one proxy per fault, run the
@@ -222,7 +223,7 @@ def _run_upstream(
     up: Upstream,
     checks: list[str],
     faults: list[str],
-    db: Path,
+    db: Db,
     result: MatrixResult,
     console: Console,
 ) -> None:
@@ -269,7 +270,7 @@ def _run_upstream(
 
 
 def _run(
-    db: Path, providers: list[Provider], options: RunOptions, reference_from: str | None
+    db: Db, providers: list[Provider], options: RunOptions, reference_from: str | None
 ) -> tuple[str, list[ProviderResult]]:
     """One conform run; the reference's exchanges are copied from run `reference_from` (so
     the reference is asked once per upstream)."""

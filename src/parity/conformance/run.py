@@ -16,6 +16,7 @@ from rich.console import Console
 
 from parity.core.analysis import ProviderResult, analyse_run
 from parity.core.config import ProvidersFile
+from parity.core.dburl import Db
 from parity.core.plan import RunOptions, RunPlan
 from parity.core.session import run_providers
 from parity.core.store import Store
@@ -56,7 +57,7 @@ def preview(providers: ProvidersFile, plan: RunPlan | RunOptions, console: Conso
 
 
 def run_conform(
-    db: Path,
+    db: Db,
     providers: ProvidersFile,
     plan: RunPlan | RunOptions,
     source: Path | None,

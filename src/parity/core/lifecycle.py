@@ -27,11 +27,11 @@ import signal
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from parity import __version__
+from parity.core.dburl import Db
 from parity.core.errors import LeaseLost, RunBusy, RunInterrupted, StoreError
 from parity.core.store import Store
 
@@ -67,10 +67,10 @@ class OpenRun:
     store: Store
     run_id: str
     kind: str
-    db: Path
+    db: Db
 
 
-def resume_command(kind: str, db: Path, run_id: str) -> str | None:
+def resume_command(kind: str, db: Db, run_id: str) -> str | None:
     """The command that continues run `run_id` of `kind`, or None for kinds that do not resume."""
     if kind not in RESUMABLE:
         return None
@@ -79,7 +79,7 @@ def resume_command(kind: str, db: Path, run_id: str) -> str | None:
 
 @contextmanager
 def open_run(
-    db: Path,
+    db: Db,
     kind: str,
     options: Mapping[str, Any],
     *,
@@ -141,7 +141,7 @@ def _store_failed(
     """`exc` (the store failed mid-run) again, saying in which state the run is and how to
     continue it: marked interrupted when the store can still be written, else left as is.
     (The store's path is where it is now: a store deleted mid-run is saved there again.)"""
-    command = resume_command(kind, store.path, run_id) if resumable else None
+    command = resume_command(kind, store.ref, run_id) if resumable else None
     then = (
         f"then continue with: {command}"
         if command

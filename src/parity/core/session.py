@@ -20,6 +20,7 @@ from rich.table import Table
 from parity.core.analysis import ProviderResult, analyse_run
 from parity.core.client import ProviderClient
 from parity.core.config import Provider, ProvidersFile, load_providers, parse_providers
+from parity.core.dburl import Db
 from parity.core.errors import ConfigError
 from parity.core.lifecycle import open_run, resume_command
 from parity.core.plan import RunOptions, RunPlan
@@ -41,7 +42,7 @@ __all__ = [
 
 
 def run_providers(
-    db: Path,
+    db: Db,
     providers: ProvidersFile,
     plan: RunPlan | RunOptions,
     source: Path | None,
@@ -125,7 +126,7 @@ def progress_bars(console: Console, names: list[str]) -> Iterator[ProviderBars]:
 
 
 def print_leaderboard(
-    db: Path,
+    db: Db,
     run_id: str,
     plan: RunPlan | RunOptions,
     console: Console,
@@ -147,7 +148,7 @@ def print_leaderboard(
 
 
 def load_run_for_resume(
-    db: Path, run_id: str, providers_file: Path | None, kind: str
+    db: Db, run_id: str, providers_file: Path | None, kind: str
 ) -> tuple[ProvidersFile, dict[str, Any], str]:
     """The providers and stored options of a run of `kind` ("run", "eval" or "conform"), for
     `--resume`.
@@ -175,7 +176,7 @@ def load_run_for_resume(
     return providers, info.options, run_id
 
 
-def _stored_providers_file(db: Path, run_id: str) -> ProvidersFile:
+def _stored_providers_file(db: Db, run_id: str) -> ProvidersFile:
     """A run started without a providers file (quick mode), rebuilt from its stored public
     settings: keys are read again from the variables they name."""
     with Store(db) as store:

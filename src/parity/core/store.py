@@ -1,31 +1,38 @@
-"""The store: one SQLite file holding runs, their providers, every exchange and the results.
+"""The store: runs, their providers, every exchange and the results, in an SQLite file (the
+embedded default) or a shared PostgreSQL database, through one layer (SQLAlchemy Core 2;
+SQLite by the standard library's driver, PostgreSQL by psycopg 3). The schema is defined once
+(`parity.core.schema`) and versioned (`parity.core.migrations`); docs/store.md.
 
 Each exchange is committed as soon as it completes, so a run killed at any moment loses at
 most the requests that were in flight. Every attempt to send a request is logged in `sends`
 first, which makes "no request sent twice" countable: after a resume, sends minus stored
-exchanges is exactly the requests that were lost in flight.
+exchanges is exactly the requests that were lost in flight. An exchange's key is stored at
+most once per run and provider (a unique constraint and ON CONFLICT DO NOTHING), so writers
+racing on one database never duplicate one.
 
 One writer per run: the process writing a run holds its lease (columns `lease_*` of `runs`:
-host, pid, a random token, when it was acquired, when it expires). A second process that
-wants to write the same run is refused (`RunBusy`) while the lease is live. The holder renews
-it every `LEASE_TTL_S / 4` seconds from a thread (and before a write, if the thread fell
-behind), so a lease whose holder died expires within `LEASE_TTL_S`; on the same host, a lease
-whose pid is no longer alive is taken over at once. Taking a lease is one UPDATE guarded by
-"free, expired, or still the token I saw" (a compare-and-swap), so two processes never both
-win. Stores written before leases existed get the columns on open (ALTER TABLE, guarded by
-PRAGMA table_info, in one IMMEDIATE transaction).
+host, pid, a random token, when it was acquired, its last heartbeat, when it expires). A
+second process that wants to write the same run is refused (`RunBusy`) while the lease is
+live. The holder renews it (its heartbeat) every `LEASE_TTL_S / 4` seconds from a thread
+(and before a write, if the thread fell behind), so a lease whose holder died expires within
+`LEASE_TTL_S`; on the same host, a lease whose pid is no longer alive is taken over at once;
+a holder on another host is judged by its heartbeat alone. Taking a lease is one UPDATE
+guarded by "free, expired, or still the token I saw" (a compare-and-swap), so two processes
+never both win. On PostgreSQL, lease times are the database server's clock, so auditors on
+machines whose clocks disagree still agree on expiry.
 
-Every SQLite or file-system failure a user can act on (read-only, full, locked, not a
-database, damaged, folder missing, store deleted under a running run) is raised as one
-`StoreError` naming the path and what to do. Writes are autocommit statements, so a failed
-write loses only itself, never an exchange committed before it; after one, `log_send`
-refuses, so no further request is sent while the run stops.
+Every failure a user can act on (SQLite: read-only, full, locked, not a database, damaged,
+folder missing, store deleted under a running run; PostgreSQL: unreachable, locked, read-only,
+full) is raised as one `StoreError` naming the store and what to do (`parity.core.store_errors`).
+Writes are autocommit statements, so a failed write loses only itself, never an exchange
+committed before it; after one, `log_send` refuses, so no further request is sent while the
+run stops.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
+import contextvars
 import json
 import os
 import socket
@@ -41,69 +48,57 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    Executable,
+    bindparam,
+    create_engine,
+    func,
+    literal,
+    literal_column,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 
+from parity.core import migrations
+from parity.core.dburl import DbRef
 from parity.core.errors import ConfigError, LeaseLost, RunBusy, StoreError
 from parity.core.exchange import Exchange
+from parity.core.schema import SCHEMA_VERSION, cache, exchanges, providers, results, runs, sends
+from parity.core.store_errors import (
+    BUSY_TIMEOUT_S,
+    default_busy_timeout,
+    os_store_error,
+    pg_store_error,
+    sqlite_store_error,
+)
 
-BUSY_TIMEOUT_S = 5.0
-"""How long a write waits for another connection's lock before `StoreError` (locked);
-`PARITY_BUSY_TIMEOUT` (seconds) overrides it."""
+__all__ = [
+    "BUSY_TIMEOUT_S",
+    "LEASE_COLUMNS",
+    "LEASE_TTL_S",
+    "Lease",
+    "RunInfo",
+    "Store",
+    "StoredExchange",
+    "busy_message",
+    "default_busy_timeout",
+    "default_vantage",
+    "os_store_error",
+    "pid_alive",
+    "set_default_vantage",
+    "sqlite_store_error",
+]
 
 LEASE_TTL_S = 60.0
 """How long a run's lease lasts without renewal; the holder renews it every quarter of this."""
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
-    finished_at REAL,
-    status TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    source TEXT,
-    options TEXT NOT NULL,
-    parity_version TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS providers (
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    name TEXT NOT NULL,
-    config TEXT NOT NULL,
-    reachable INTEGER,
-    detail TEXT,
-    PRIMARY KEY (run_id, name)
-);
-CREATE TABLE IF NOT EXISTS sends (
-    id INTEGER PRIMARY KEY,
-    run_id TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    key TEXT NOT NULL,
-    sent_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS exchanges (
-    id INTEGER PRIMARY KEY,
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    provider TEXT NOT NULL,
-    probe TEXT NOT NULL,
-    key TEXT NOT NULL,
-    error TEXT,
-    created_at REAL NOT NULL,
-    data BLOB NOT NULL,
-    UNIQUE (run_id, provider, key)
-);
-CREATE TABLE IF NOT EXISTS results (
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    provider TEXT NOT NULL,
-    pillar TEXT NOT NULL,
-    name TEXT NOT NULL,
-    value TEXT NOT NULL,
-    PRIMARY KEY (run_id, provider, pillar, name)
-);
-CREATE TABLE IF NOT EXISTS cache (
-    key TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
-    data BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS exchanges_by_probe ON exchanges (run_id, provider, probe);
-"""
 
 LEASE_COLUMNS = {
     "lease_host": "TEXT",
@@ -113,17 +108,32 @@ LEASE_COLUMNS = {
     "lease_expires_at": "REAL",
 }
 """Columns of `runs` holding the writer's lease (all NULL when nobody writes the run); added
-in place to stores created before them."""
+in place to stores created before them (migration 1)."""
 
-_LEASE_SET = (
-    "UPDATE runs SET lease_host = ?, lease_pid = ?, lease_token = ?, lease_acquired_at = ?,"
-    " lease_expires_at = ? WHERE id = ?"
-)
+_CLEAR_LEASE = {name: None for name in (*LEASE_COLUMNS, "lease_heartbeat_at")}
+
+_vantage: contextvars.ContextVar[str | None] = contextvars.ContextVar("vantage", default=None)
+
+
+def set_default_vantage(label: str | None) -> contextvars.Token[str | None]:
+    """Make `label` the vantage of the runs created from now on in this context (the CLI's
+    `--vantage`); None: the host name. Returns the token to reset it with."""
+    return _vantage.set(label.strip() if label and label.strip() else None)
+
+
+def reset_default_vantage(token: contextvars.Token[str | None]) -> None:
+    """Undo `set_default_vantage`."""
+    _vantage.reset(token)
+
+
+def default_vantage() -> str:
+    """Where runs are measured from: `--vantage` (or PARITY_VANTAGE), else the host name."""
+    return _vantage.get() or os.environ.get("PARITY_VANTAGE", "").strip() or socket.gethostname()
 
 
 @dataclass(frozen=True)
 class RunInfo:
-    """A run as listed by `parity runs`."""
+    """A run as listed by `parity runs`; `vantage`: where it was measured from."""
 
     id: str
     created_at: float
@@ -134,12 +144,14 @@ class RunInfo:
     options: dict[str, Any]
     parity_version: str
     exchanges: int
+    vantage: str | None = None
 
 
 @dataclass(frozen=True)
 class Lease:
     """Who writes a run: `host`/`pid` (plus a random `token` per acquisition), since
-    `acquired_at`, valid until `expires_at` unless renewed (epoch seconds)."""
+    `acquired_at`, valid until `expires_at` unless renewed (epoch seconds; on PostgreSQL the
+    server's clock)."""
 
     run_id: str
     host: str
@@ -174,96 +186,157 @@ class StoredExchange:
     exchange: Exchange
 
 
-class Store:
-    """A parity SQLite store (WAL mode). Use as a context manager or call `close()`.
+def _sqlite_engine(path: Path, busy_timeout: float) -> Engine:
+    """An engine on SQLite file `path`: autocommit, the busy timeout, usable from threads."""
 
-    `busy_timeout`: seconds a statement waits for another connection's lock (default
-    `PARITY_BUSY_TIMEOUT` or `BUSY_TIMEOUT_S`); `lease_ttl`: seconds a run's lease lasts
-    without renewal (default `LEASE_TTL_S`). Opening creates the store's folder if needed;
-    any failure to open it is a `StoreError`.
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
+        )
+
+    return create_engine(
+        "sqlite+pysqlite://",
+        creator=connect,
+        isolation_level="AUTOCOMMIT",
+        poolclass=NullPool,
+        paramstyle="named",
+    )
+
+
+def _pg_engine(ref: DbRef, busy_timeout: float) -> Engine:
+    """An engine on PostgreSQL `ref`: autocommit; a lock is waited for `busy_timeout` s."""
+    options = f"-c lock_timeout={int(busy_timeout * 1000)}"
+    return create_engine(
+        ref.sqlalchemy_url(),
+        isolation_level="AUTOCOMMIT",
+        pool_size=2,
+        max_overflow=4,
+        connect_args={"connect_timeout": 10, "options": options, "application_name": "parity"},
+    )
+
+
+class Store:
+    """A parity store: an SQLite file (WAL mode) or a PostgreSQL database. Use as a context
+    manager or call `close()`.
+
+    `db`: a path, a `postgresql://` URL or a `DbRef`. `busy_timeout`: seconds a statement
+    waits for another connection's lock (default `PARITY_BUSY_TIMEOUT` or `BUSY_TIMEOUT_S`);
+    `lease_ttl`: seconds a run's lease lasts without renewal (default `LEASE_TTL_S`);
+    `migrate`: bring an older store to this schema on open (default: yes for SQLite, which
+    one user owns; no for PostgreSQL, shared by auditors that may run an older parity: there
+    an older store is refused with the `parity store migrate` line). A new (empty) store is
+    created at this schema either way; a store newer than this parity is refused. Opening
+    creates an SQLite store's folder if needed; any failure to open is a `StoreError`.
     """
 
     def __init__(
         self,
-        path: Path,
+        db: DbRef | Path | str,
         *,
         busy_timeout: float | None = None,
         lease_ttl: float | None = None,
+        migrate: bool | None = None,
     ) -> None:
-        self.path = path
+        self.ref = DbRef.of(db)
+        self.path: Path | None = self.ref.path
+        self.sqlite = self.ref.is_sqlite
         self.busy_timeout = default_busy_timeout() if busy_timeout is None else busy_timeout
         self.lease_ttl = LEASE_TTL_S if lease_ttl is None else lease_ttl
+        self.migrate = self.sqlite if migrate is None else migrate
+        self._lock = threading.RLock()
         self._held: _Held | None = None
         self._identity: tuple[int, int] | None = None
         self._gone: str | None = None
-        self._upgraded = False
+        self._version = self.found_version = SCHEMA_VERSION
+        self._lease_columns = True
         self._failed: str | None = None  # the first failed write's StoreError
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise os_store_error(path, exc) from exc
-        try:
-            self._db = sqlite3.connect(
-                path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
-            )
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
+        self._sql: dict[str, str] = {}
+        if self.path is not None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise os_store_error(self.path, exc) from exc
+            self._engine = _sqlite_engine(self.path, self.busy_timeout)
+        else:
+            self._engine = _pg_engine(self.ref, self.busy_timeout)
+        self._conn = self._connect()
         try:
             self._open()
         except BaseException:
-            self._db.close()
+            self._conn.close()
+            self._engine.dispose()
             raise
+
+    def _connect(self) -> Connection:
+        try:
+            return self._engine.connect()
+        except (DBAPIError, sqlite3.Error) as exc:
+            self._engine.dispose()
+            raise self._error(exc) from exc
 
     def _open(self) -> None:
-        self._execute("PRAGMA journal_mode=WAL")
-        self._execute("PRAGMA synchronous=NORMAL")
-        try:
-            self._db.executescript(SCHEMA)
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
-        try:
-            self._upgrade()
-        except StoreError:
-            # A store written before leases, opened where it cannot be written: it still
-            # reads; taking a lease (writing a run) will say why it cannot.
-            if not self._readonly():
-                raise
+        if self.sqlite:
+            self._execute("PRAGMA journal_mode=WAL")
+            self._execute("PRAGMA synchronous=NORMAL")
+        version = self._guard(lambda: migrations.current_version(self._conn))
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"store {self.ref} has schema version {version}, newer than this parity"
+                f" ({SCHEMA_VERSION}): upgrade parity to use it"
+            )
+        self._version = self.found_version = version
+        if version < SCHEMA_VERSION:
+            if version == 0 or self.migrate:
+                try:
+                    self.upgrade()
+                except StoreError:
+                    # An older SQLite store where it cannot be written: it still reads;
+                    # writing it (taking a lease) will say why it cannot.
+                    if not (self.sqlite and self._readonly()):
+                        raise
+            else:
+                raise StoreError(
+                    f"store {self.ref} has schema version {version}; this parity writes"
+                    f" {SCHEMA_VERSION}: run `parity store migrate --db {self.ref}` first"
+                )
+        if self._version < SCHEMA_VERSION:
+            have = self._guard(lambda: migrations._columns(self._conn, "runs"))
+            self._lease_columns = set(LEASE_COLUMNS) <= have
         self._identity = self._stat()
 
-    def _upgrade(self) -> None:
-        """Add the lease columns to a store created before them (once, atomically)."""
-        if not self._missing_columns():
-            return
-        self._execute("BEGIN IMMEDIATE")
-        try:
-            for name in self._missing_columns():
-                self._execute(f"ALTER TABLE runs ADD COLUMN {name} {LEASE_COLUMNS[name]}")
-            self._execute("COMMIT")
-        except BaseException:
-            self._rollback()
-            raise
+    def upgrade(self) -> list[int]:
+        """Migrate this store to `SCHEMA_VERSION` (idempotent); return the versions applied."""
+        applied = self._guard(lambda: migrations.migrate(self._conn))
+        self._version = SCHEMA_VERSION
+        self._lease_columns = True
+        return [step.version for step in applied]
 
-    def _missing_columns(self) -> list[str]:
-        if self._upgraded:
-            return []
-        have = {row[1] for row in self._execute("PRAGMA table_info(runs)").fetchall()}
-        missing = [name for name in LEASE_COLUMNS if name not in have]
-        self._upgraded = not missing
-        return missing
+    @property
+    def version(self) -> int:
+        """The store's schema version (`SCHEMA_VERSION` once migrated; `found_version`: the
+        one it had when opened, 0 for a new store)."""
+        return self._version
+
+    def _require_current(self) -> None:
+        """Before a write: an older store (opened read-only) is migrated, or says why not."""
+        if self._version < SCHEMA_VERSION:
+            self.upgrade()
 
     def _readonly(self) -> bool:
-        """Whether this store cannot be written (its file, or the connection)."""
+        """Whether this SQLite store cannot be written (its file, or the connection)."""
         try:
-            return bool(self._db.execute("PRAGMA query_only").fetchone()[0]) or not os.access(
-                self.path, os.W_OK
+            raw = self._raw()
+            return bool(raw.execute("PRAGMA query_only").fetchone()[0]) or not os.access(
+                str(self.path), os.W_OK
             )
         except sqlite3.Error:
             return True
 
-    def _rollback(self) -> None:
-        with contextlib.suppress(sqlite3.Error):
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+    def _raw(self) -> sqlite3.Connection:
+        """The SQLite connection under this store's (for what only SQLite has)."""
+        raw = self._conn.connection.driver_connection
+        assert isinstance(raw, sqlite3.Connection)
+        return raw
 
     def __enter__(self) -> Store:
         return self
@@ -275,40 +348,86 @@ class Store:
         """Release the lease this store holds (if any) and close the connection; everything
         written is already committed."""
         self.release_lease()
-        with contextlib.suppress(sqlite3.Error):
-            self._db.close()
+        with contextlib.suppress(DBAPIError, sqlite3.Error):
+            self._conn.close()
+        with contextlib.suppress(DBAPIError, sqlite3.Error):
+            self._engine.dispose()
 
-    # statements: every SQLite failure a user can act on becomes one StoreError
-    def _error(self, exc: sqlite3.Error) -> BaseException:
-        error = sqlite_store_error(self.path, exc, self.busy_timeout)
+    # statements: every failure a user can act on becomes one StoreError
+    def _error(self, exc: BaseException) -> BaseException:
+        orig = (exc.orig if isinstance(exc, DBAPIError) else exc) or exc
+        if self.path is not None:
+            error = (
+                sqlite_store_error(self.path, orig, self.busy_timeout)
+                if isinstance(orig, sqlite3.Error)
+                else None
+            )
+        else:
+            error = pg_store_error(self.ref, orig, self.busy_timeout)
         return exc if error is None else error
 
-    def _execute(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
-        try:
-            return self._db.execute(sql, tuple(args))
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
+    def _guard(self, call: Any) -> Any:
+        """Run `call()` under the lock, its failures as `StoreError`s."""
+        with self._lock:
+            try:
+                return call()
+            except (DBAPIError, sqlite3.Error) as exc:
+                self._recover()
+                raise self._error(exc) from exc
 
-    def _rows(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
-        try:
-            return self._db.execute(sql, tuple(args)).fetchall()
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
+    def _recover(self) -> None:
+        """After a failed statement: a PostgreSQL connection that broke is replaced by the
+        next statement (the pool reconnects)."""
+        if self._conn.invalidated:
+            with contextlib.suppress(DBAPIError):
+                self._conn.rollback()
 
-    def _write(self, run_id: str | None, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
+    def _execute(self, stmt: Executable | str, params: dict[str, Any] | None = None) -> Any:
+        """Execute `stmt` (a statement, or driver SQL compiled by `_compiled`)."""
+        if isinstance(stmt, str):
+            return self._guard(lambda: self._conn.exec_driver_sql(stmt, params or {}))
+        return self._guard(lambda: self._conn.execute(stmt, params or {}))
+
+    def _rows(self, stmt: Executable, params: dict[str, Any] | None = None) -> list[Any]:
+        return self._guard(lambda: self._conn.execute(stmt, params or {}).fetchall())  # type: ignore[no-any-return]
+
+    def _compiled(self, name: str, build: Any) -> str:
+        """The driver SQL of statement `build()` for this backend, compiled once: the hot
+        path runs it without SQLAlchemy's per-statement work."""
+        sql = self._sql.get(name)
+        if sql is None:
+            sql = self._sql[name] = str(build().compile(dialect=self._engine.dialect))
+        return sql
+
+    def _insert(self, table: Any) -> Any:
+        """INSERT with this dialect's ON CONFLICT clauses."""
+        return (sqlite_dialect if self.sqlite else pg_dialect).insert(table)
+
+    def _write(
+        self, run_id: str | None, stmt: Executable | str, params: dict[str, Any] | None = None
+    ) -> CursorResult[Any]:
         """Execute a write (autocommit: it is durable, or fails alone), after checking that
         the store is still the file it opened and, for the run whose lease this store holds,
         that the lease is still this process's."""
         self._check_file()
-        if run_id is not None:
-            self._check_lease(run_id)
         try:
-            return self._execute(sql, args)
+            self._require_current()
+            if run_id is not None:
+                self._check_lease(run_id)
+            return self._execute(stmt, params)  # type: ignore[no-any-return]
         except StoreError as exc:
             self._failed = str(exc)
             raise
 
+    def _now(self) -> float:
+        """Now for leases: this host's clock on SQLite, the server's on PostgreSQL."""
+        if self.sqlite:
+            return time.time()
+        return float(self._execute(select(func.extract("epoch", func.clock_timestamp()))).scalar())
+
     def _stat(self) -> tuple[int, int] | None:
+        if self.path is None:
+            return None
         try:
             st = os.stat(self.path)
         except OSError:
@@ -322,86 +441,108 @@ class Store:
         saying so. If it cannot be saved, every later write says that it is lost."""
         if self._gone is not None:
             raise StoreError(self._gone)
-        if self._identity is None or self._stat() == self._identity:
+        if self.path is None or self._identity is None or self._stat() == self._identity:
             return
-        what = "deleted" if not self.path.exists() else "replaced by another file"
-        if not self.path.parent.exists():
-            what = f"deleted with its folder {self.path.parent}"
-        target = self.path if not self.path.exists() else _rescue_path(self.path)
+        path = self.path
+        what = "deleted" if not path.exists() else "replaced by another file"
+        if not path.parent.exists():
+            what = f"deleted with its folder {path.parent}"
+        target = path if not path.exists() else _rescue_path(path)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            self._db.execute("VACUUM INTO ?", (str(target),))
-            rescued = sqlite3.connect(
-                target, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout
-            )
-        except (OSError, sqlite3.Error) as exc:
+            with self._lock:
+                self._raw().execute("VACUUM INTO ?", (str(target),))
+            engine = _sqlite_engine(target, self.busy_timeout)
+            rescued = engine.connect()
+        except (OSError, sqlite3.Error, DBAPIError) as exc:
             self._gone = (
-                f"store {self.path} was {what} while this process wrote it, and what it held"
+                f"store {path} was {what} while this process wrote it, and what it held"
                 f" could not be saved to {target} ({exc}): the exchanges of this run are lost"
             )
             raise StoreError(self._gone) from exc
-        lost, self._db = self._db, rescued
-        lost.close()
-        self._upgraded = False
+        with self._lock:
+            lost, lost_engine = self._conn, self._engine
+            self._conn, self._engine = rescued, engine
+            with contextlib.suppress(DBAPIError, sqlite3.Error):
+                lost.close()
+                lost_engine.dispose()
         message = (
-            f"store {self.path} was {what} while this process wrote it: what it held is"
+            f"store {path} was {what} while this process wrote it: what it held is"
             f" saved to {target}"
         )
         self.path = target
+        self.ref = DbRef(path=target)
         self._open()
         raise StoreError(message)
 
     # leases: one writer per run
     def lease(self, run_id: str) -> Lease | None:
         """The lease on run `run_id` (live or expired), or None when nobody holds it."""
-        if self._missing_columns():
+        if not self._lease_columns:
             return None
+        c = runs.c
         rows = self._rows(
-            "SELECT lease_host, lease_pid, lease_token, lease_acquired_at, lease_expires_at"
-            " FROM runs WHERE id = ? AND lease_token IS NOT NULL",
-            (run_id,),
+            select(
+                c.lease_host, c.lease_pid, c.lease_token, c.lease_acquired_at, c.lease_expires_at
+            ).where(c.id == run_id, c.lease_token.is_not(None))
         )
         if not rows:
             return None
         host, pid, token, acquired, expires = rows[0]
         return Lease(run_id, host, int(pid), token, float(acquired), float(expires))
 
+    def _take(self, lease: Lease, now: float, token: str | None = None) -> bool:
+        """Write `lease` if the run's lease is free or expired (`token` None) or still
+        `token`: the compare-and-swap."""
+        c = runs.c
+        guard = (
+            (c.lease_token.is_(None)) | (c.lease_expires_at < now)
+            if token is None
+            else (c.lease_token == token)
+        )
+        stmt = (
+            update(runs)
+            .where(c.id == lease.run_id, guard)
+            .values(
+                lease_host=lease.host,
+                lease_pid=lease.pid,
+                lease_token=lease.token,
+                lease_acquired_at=lease.acquired_at,
+                lease_expires_at=lease.expires_at,
+                lease_heartbeat_at=lease.acquired_at,
+            )
+        )
+        return bool(self._execute(stmt).rowcount)
+
     def acquire_lease(self, run_id: str, *, command: str | None = None) -> Lease:
         """Take the lease on run `run_id` for this process and keep renewing it until
         `release_lease()` (or `close()`).
 
-        Free or expired leases are taken; so is, on this host, one whose pid is not alive.
-        Otherwise `RunBusy` says who holds it and until when (`command`: what to run again).
+        Free or expired leases are taken; so is, on this host, one whose pid is not alive (a
+        holder on another host only by its heartbeat: its lease expired). Otherwise
+        `RunBusy` says who holds it and until when (`command`: what to run again).
         """
         if self._held is not None:
             raise RunBusy(f"this store already holds the lease on run {self._held.lease.run_id}")
         self._check_file()
-        if self._missing_columns():
-            self._upgrade()  # raises the reason it cannot (read-only, ...)
+        self._require_current()  # raises the reason it cannot (read-only, ...)
         host, pid = socket.gethostname(), os.getpid()
         for _ in range(5):
-            now = time.time()
+            now = self._now()
             lease = Lease(run_id, host, pid, uuid.uuid4().hex, now, now + self.lease_ttl)
-            values = (host, pid, lease.token, now, lease.expires_at, run_id)
-            taken = self._execute(
-                _LEASE_SET + " AND (lease_token IS NULL OR lease_expires_at < ?)", (*values, now)
-            ).rowcount
-            if taken:
+            if self._take(lease, now):
                 return self._hold(lease)
             current = self.lease(run_id)
             if current is None:
-                if not self._rows("SELECT 1 FROM runs WHERE id = ?", (run_id,)):
+                if not self._rows(select(literal(1)).where(runs.c.id == run_id)):
                     raise ConfigError(
-                        f"{self.path}: no run {run_id!r} (see: parity runs --db {self.path})"
+                        f"{self.ref}: no run {run_id!r} (see: parity runs --db {self.ref})"
                     )
                 continue  # released in between: try again
             if current.host != host or pid_alive(current.pid):
                 raise RunBusy(busy_message(current, command))
             # Its holder on this host is dead: take it over, unless another process just did.
-            taken = self._execute(
-                _LEASE_SET + " AND lease_token = ?", (*values, current.token)
-            ).rowcount
-            if taken:
+            if self._take(lease, now, token=current.token):
                 return self._hold(lease)
         current = self.lease(run_id)
         raise RunBusy(
@@ -409,7 +550,7 @@ class Store:
         )
 
     def _hold(self, lease: Lease) -> Lease:
-        held = _Held(lease, renewed_at=lease.acquired_at)
+        held = _Held(lease, renewed_at=time.time())
         held.thread = threading.Thread(
             target=self._heartbeat, args=(held,), name=f"parity-lease-{lease.run_id}", daemon=True
         )
@@ -417,42 +558,69 @@ class Store:
         held.thread.start()
         return lease
 
+    def _renew_sql(self) -> str:
+        c = runs.c
+        return self._compiled(
+            "renew",
+            lambda: (
+                update(runs)
+                .where(c.id == bindparam("run"), c.lease_token == bindparam("token"))
+                .values(lease_expires_at=bindparam("expires"), lease_heartbeat_at=bindparam("now"))
+            ),
+        )
+
+    def _renew_once(self, held: _Held) -> int:
+        """One heartbeat on a connection of its own; the number of rows renewed (0: lost)."""
+        sql = self._renew_sql()
+        if self.path is not None:
+            # A connection per renewal, to the store's path now (never creating a file).
+            uri = f"file:{quote(str(self.path.absolute()))}?mode=rw"
+            with contextlib.closing(
+                sqlite3.connect(uri, uri=True, isolation_level=None, timeout=self.busy_timeout)
+            ) as db:
+                now = time.time()
+                params = self._renew_params(held, now)
+                return db.execute(sql, params).rowcount
+        with self._engine.connect() as conn:
+            now = float(
+                conn.execute(select(func.extract("epoch", func.clock_timestamp()))).scalar_one()
+            )
+            return conn.exec_driver_sql(sql, self._renew_params(held, now)).rowcount
+
+    def _renew_params(self, held: _Held, now: float) -> dict[str, Any]:
+        return {
+            "run": held.lease.run_id,
+            "token": held.lease.token,
+            "expires": now + self.lease_ttl,
+            "now": now,
+        }
+
     def _heartbeat(self, held: _Held) -> None:
         """Renew `held` every quarter TTL on a connection of its own; stop when released or
-        when the lease turns out to be another's. Failures (locked, full) are retried: the
-        writes themselves report them."""
+        when the lease turns out to be another's. Failures (locked, full, unreachable) are
+        retried: the writes themselves report them."""
         interval = max(self.lease_ttl / 4, 0.05)
         while not held.stop.wait(interval):
             try:
-                # A connection per renewal, to the store's path now (never creating a file).
-                uri = f"file:{quote(str(self.path.absolute()))}?mode=rw"
-                with contextlib.closing(
-                    sqlite3.connect(uri, uri=True, isolation_level=None, timeout=self.busy_timeout)
-                ) as db:
-                    now = time.time()
-                    renewed = db.execute(
-                        "UPDATE runs SET lease_expires_at = ? WHERE id = ? AND lease_token = ?",
-                        (now + self.lease_ttl, held.lease.run_id, held.lease.token),
-                    ).rowcount
-            except sqlite3.Error:
+                renewed = self._renew_once(held)
+            except (sqlite3.Error, DBAPIError):
                 continue
             if not renewed:
                 held.lost = True
                 return
-            held.renewed_at = now
+            held.renewed_at = time.time()
 
     def _check_lease(self, run_id: str) -> None:
         held = self._held
         if held is None or held.lease.run_id != run_id:
             return
         if not held.lost and time.time() - held.renewed_at > self.lease_ttl / 2:
-            now = time.time()
+            local = time.time()
             renewed = self._execute(
-                "UPDATE runs SET lease_expires_at = ? WHERE id = ? AND lease_token = ?",
-                (now + self.lease_ttl, run_id, held.lease.token),
+                self._renew_sql(), self._renew_params(held, self._now())
             ).rowcount
             if renewed:
-                held.renewed_at = now
+                held.renewed_at = local
             else:
                 held.lost = True
         if held.lost:
@@ -477,13 +645,13 @@ class Store:
             held.thread.join(self.busy_timeout + 1)
         if held.lost:
             return
-        with contextlib.suppress(sqlite3.Error):
-            self._db.execute(
-                "UPDATE runs SET lease_host = NULL, lease_pid = NULL, lease_token = NULL,"
-                " lease_acquired_at = NULL, lease_expires_at = NULL"
-                " WHERE id = ? AND lease_token = ?",
-                (held.lease.run_id, held.lease.token),
-            )
+        stmt = (
+            update(runs)
+            .where(runs.c.id == held.lease.run_id, runs.c.lease_token == held.lease.token)
+            .values(**_CLEAR_LEASE)
+        )
+        with contextlib.suppress(StoreError, DBAPIError, sqlite3.Error):
+            self._execute(stmt)
 
     # runs
     def create_run(
@@ -494,34 +662,48 @@ class Store:
         version: str,
         *,
         lease: bool = False,
+        vantage: str | None = None,
     ) -> str:
         """Start a run and return its id (sortable by time, unique); with `lease`, this
-        process holds the run's lease from the same INSERT on (see `acquire_lease`)."""
+        process holds the run's lease from the same INSERT on (see `acquire_lease`).
+        `vantage`: where it is measured from (default: `default_vantage()`)."""
         run_id = time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
         now = time.time()
         held = None
+        values: dict[str, Any] = {
+            "id": run_id,
+            "created_at": now,
+            "status": "running",
+            "kind": kind,
+            "source": source,
+            "options": json.dumps(options),
+            "parity_version": version,
+            "vantage": vantage or default_vantage(),
+        }
         if lease:
             if self._held is not None:
                 raise RunBusy(
                     f"this store already holds the lease on run {self._held.lease.run_id}"
                 )
-            if self._missing_columns():
-                self._upgrade()
+            self._require_current()
+            clock = self._now()
             held = Lease(
                 run_id,
                 socket.gethostname(),
                 os.getpid(),
                 uuid.uuid4().hex,
-                now,
-                now + self.lease_ttl,
+                clock,
+                clock + self.lease_ttl,
             )
-        columns = "id, created_at, status, kind, source, options, parity_version"
-        values: tuple[Any, ...] = (run_id, now, kind, source, json.dumps(options), version)
-        if held is not None:
-            columns += ", " + ", ".join(LEASE_COLUMNS)
-            values += (held.host, held.pid, held.token, held.acquired_at, held.expires_at)
-        marks = ", ".join(["?", "?", "'running'"] + ["?"] * (len(values) - 2))
-        self._write(None, f"INSERT INTO runs ({columns}) VALUES ({marks})", values)
+            values.update(
+                lease_host=held.host,
+                lease_pid=held.pid,
+                lease_token=held.token,
+                lease_acquired_at=held.acquired_at,
+                lease_expires_at=held.expires_at,
+                lease_heartbeat_at=held.acquired_at,
+            )
+        self._write(None, runs.insert().values(**values))
         if held is not None:
             self._hold(held)
         return run_id
@@ -530,63 +712,115 @@ class Store:
         """Mark a run finished (or failed/interrupted)."""
         self._write(
             run_id,
-            "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?",
-            (status, time.time(), run_id),
+            update(runs).where(runs.c.id == run_id).values(status=status, finished_at=time.time()),
         )
 
     def set_run_status(self, run_id: str, status: str) -> None:
         """Change a run's status without touching its finish time."""
-        self._write(run_id, "UPDATE runs SET status = ? WHERE id = ?", (status, run_id))
+        self._write(run_id, update(runs).where(runs.c.id == run_id).values(status=status))
 
     def run(self, run_id: str) -> RunInfo | None:
         """One run, or None if the store has no run with that id."""
-        rows = self._runs("WHERE r.id = ?", (run_id,))
+        rows = self._runs(runs.c.id == run_id)
         return rows[0] if rows else None
 
-    def runs(self) -> list[RunInfo]:
-        """All runs, newest first."""
-        return self._runs("", ())
+    def runs(self, *, vantage: str | None = None) -> list[RunInfo]:
+        """All runs (measured from `vantage`, when given), newest first."""
+        if vantage is not None and self._version < 2:
+            return []  # a store from before vantages (read-only)
+        return self._runs(None if vantage is None else runs.c.vantage == vantage)
 
     def latest_run(self) -> RunInfo | None:
         """The newest run, if any."""
-        runs = self.runs()
-        return runs[0] if runs else None
+        found = self.runs()
+        return found[0] if found else None
 
-    def _runs(self, where: str, args: tuple[Any, ...]) -> list[RunInfo]:
-        query = (
-            "SELECT r.id, r.created_at, r.finished_at, r.status, r.kind, r.source, r.options,"
-            " r.parity_version, (SELECT COUNT(*) FROM exchanges e WHERE e.run_id = r.id)"
-            f" FROM runs r {where} ORDER BY r.created_at DESC, r.id DESC"
+    def vantages(self) -> list[str]:
+        """The vantages runs were measured from, sorted (runs without one are left out)."""
+        if self._version < 2:
+            return []
+        rows = self._rows(select(runs.c.vantage).where(runs.c.vantage.is_not(None)).distinct())
+        return sorted(row[0] for row in rows)
+
+    def _runs(self, where: Any) -> list[RunInfo]:
+        r, e = runs.c, exchanges.c
+        count = (
+            select(func.count()).select_from(exchanges).where(e.run_id == r.id).scalar_subquery()
         )
+        vantage = r.vantage if self._version >= 2 else literal(None).label("vantage")
+        query = select(
+            r.id,
+            r.created_at,
+            r.finished_at,
+            r.status,
+            r.kind,
+            r.source,
+            r.options,
+            r.parity_version,
+            count,
+            vantage,
+        ).order_by(r.created_at.desc(), r.id.desc())
+        if where is not None:
+            query = query.where(where)
         return [
             RunInfo(
-                row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]), row[7], row[8]
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                json.loads(row[6]),
+                row[7],
+                row[8],
+                row[9],
             )
-            for row in self._rows(query, args)
+            for row in self._rows(query)
         ]
+
+    def _order(self, table: Any) -> Any:
+        """Insertion order: `seq` (a store before version 2, read-only: its rowid)."""
+        return table.c.seq if self._version >= 2 else literal_column("rowid")
+
+    def _next_seq(self, table: Any, run_id: str) -> Any:
+        return (
+            select(func.coalesce(func.max(table.c.seq), 0) + 1)
+            .where(table.c.run_id == run_id)
+            .scalar_subquery()
+        )
 
     # providers
     def add_provider(self, run_id: str, name: str, config: dict[str, Any]) -> None:
         """Record a provider's public settings for a run (idempotent)."""
-        self._write(
-            run_id,
-            "INSERT OR IGNORE INTO providers (run_id, name, config) VALUES (?, ?, ?)",
-            (run_id, name, json.dumps(config)),
+        stmt = (
+            self._insert(providers)
+            .values(
+                run_id=run_id,
+                name=name,
+                config=json.dumps(config),
+                seq=self._next_seq(providers, run_id),
+            )
+            .on_conflict_do_nothing(index_elements=["run_id", "name"])
         )
+        self._write(run_id, stmt)
 
     def set_reachability(self, run_id: str, name: str, reachable: bool, detail: str) -> None:
         """Record whether the provider answered its preflight."""
+        c = providers.c
         self._write(
             run_id,
-            "UPDATE providers SET reachable = ?, detail = ? WHERE run_id = ? AND name = ?",
-            (int(reachable), detail, run_id, name),
+            update(providers)
+            .where(c.run_id == run_id, c.name == name)
+            .values(reachable=int(reachable), detail=detail),
         )
 
     def providers(self, run_id: str) -> list[dict[str, Any]]:
         """Providers of a run in insertion order: config plus `reachable` and `detail`."""
+        c = providers.c
         rows = self._rows(
-            "SELECT config, reachable, detail FROM providers WHERE run_id = ? ORDER BY rowid",
-            (run_id,),
+            select(c.config, c.reachable, c.detail)
+            .where(c.run_id == run_id)
+            .order_by(self._order(providers))
         )
         out = []
         for config, reachable, detail in rows:
@@ -603,77 +837,99 @@ class Store:
         store may not keep, while the run stops."""
         if self._failed is not None:
             raise StoreError(self._failed)
+        sql = self._compiled(
+            "log_send",
+            lambda: sends.insert().values(
+                run_id=bindparam("run_id"),
+                provider=bindparam("provider"),
+                key=bindparam("key"),
+                sent_at=bindparam("sent_at"),
+            ),
+        )
         self._write(
             run_id,
-            "INSERT INTO sends (run_id, provider, key, sent_at) VALUES (?, ?, ?, ?)",
-            (run_id, provider, key, time.time()),
+            sql,
+            {"run_id": run_id, "provider": provider, "key": key, "sent_at": time.time()},
         )
 
     def sends(self, run_id: str) -> int:
         """How many requests were sent (attempted) for a run, across resumes."""
-        return int(self._rows("SELECT COUNT(*) FROM sends WHERE run_id = ?", (run_id,))[0][0])
+        stmt = select(func.count()).select_from(sends).where(sends.c.run_id == run_id)
+        return int(self._rows(stmt)[0][0])
 
     def add_exchange(
         self, run_id: str, provider: str, probe: str, key: str, exchange: Exchange
     ) -> None:
         """Store a completed exchange (committed at once). A key is stored at most once."""
+        sql = self._compiled(
+            "add_exchange",
+            lambda: (
+                self._insert(exchanges)
+                .values(
+                    run_id=bindparam("run_id"),
+                    provider=bindparam("provider"),
+                    probe=bindparam("probe"),
+                    key=bindparam("key"),
+                    error=bindparam("error"),
+                    created_at=bindparam("created_at"),
+                    data=bindparam("data"),
+                )
+                .on_conflict_do_nothing(index_elements=["run_id", "provider", "key"])
+            ),
+        )
         self._write(
             run_id,
-            "INSERT OR IGNORE INTO exchanges"
-            " (run_id, provider, probe, key, error, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                run_id,
-                provider,
-                probe,
-                key,
-                exchange.error.value if exchange.error else None,
-                time.time(),
-                orjson.dumps(exchange.to_dict()),
-            ),
+            sql,
+            {
+                "run_id": run_id,
+                "provider": provider,
+                "probe": probe,
+                "key": key,
+                "error": exchange.error.value if exchange.error else None,
+                "created_at": time.time(),
+                "data": orjson.dumps(exchange.to_dict()),
+            },
         )
 
     def stored_keys(self, run_id: str, provider: str) -> set[str]:
         """Keys of the exchanges already stored for a provider in a run."""
-        rows = self._rows(
-            "SELECT key FROM exchanges WHERE run_id = ? AND provider = ?", (run_id, provider)
-        )
+        c = exchanges.c
+        rows = self._rows(select(c.key).where(c.run_id == run_id, c.provider == provider))
         return {row[0] for row in rows}
 
     def exchanges(
         self, run_id: str, provider: str | None = None, probe: str | None = None
     ) -> Iterator[StoredExchange]:
-        """Stored exchanges of a run, optionally for one provider and/or probe, in key order."""
-        query = "SELECT provider, probe, key, data FROM exchanges WHERE run_id = ?"
-        args: list[Any] = [run_id]
+        """Stored exchanges of a run, optionally for one provider and/or probe, in key order
+        (read in pages of 500, so a large run is never held in memory at once)."""
+        c = exchanges.c
+        query = select(c.provider, c.probe, c.key, c.data).where(c.run_id == run_id)
         if provider is not None:
-            query += " AND provider = ?"
-            args.append(provider)
+            query = query.where(c.provider == provider)
         if probe is not None:
-            query += " AND probe = ?"
-            args.append(probe)
-        query += " ORDER BY provider, key"
-        cursor = self._execute(query, args)
+            query = query.where(c.probe == probe)
+        query = query.order_by(c.provider, c.key).limit(500)
+        after: tuple[str, str] | None = None
         while True:
-            try:
-                rows = cursor.fetchmany(500)
-            except sqlite3.Error as exc:
-                raise self._error(exc) from exc
+            page = query if after is None else query.where(tuple_(c.provider, c.key) > after)
+            rows = self._rows(page)
             if not rows:
                 return
             for prov, prb, key, data in rows:
                 yield StoredExchange(prov, prb, key, Exchange.from_dict(orjson.loads(data)))
+            after = (rows[-1][0], rows[-1][2])
 
     def get_exchanges(self, run_id: str, provider: str, keys: Iterable[str]) -> dict[str, Exchange]:
         """The stored exchanges of `provider` among `keys` (missing keys are left out)."""
         wanted = list(keys)
         found: dict[str, Exchange] = {}
+        c = exchanges.c
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
             rows = self._rows(
-                "SELECT key, data FROM exchanges"
-                f" WHERE run_id = ? AND provider = ? AND key IN ({marks})",
-                (run_id, provider, *chunk),
+                select(c.key, c.data).where(
+                    c.run_id == run_id, c.provider == provider, c.key.in_(chunk)
+                )
             )
             for key, data in rows:
                 found[key] = Exchange.from_dict(orjson.loads(data))
@@ -682,153 +938,62 @@ class Store:
     # response cache (opt-in): keyed by provider fingerprint + request body + sample index
     def cached(self, cache_key: str) -> Exchange | None:
         """A cached exchange for `cache_key`, if any."""
-        rows = self._rows("SELECT data FROM cache WHERE key = ?", (cache_key,))
+        rows = self._rows(select(cache.c.data).where(cache.c.key == cache_key))
         return Exchange.from_dict(orjson.loads(rows[0][0])) if rows else None
 
     def put_cached(self, cache_key: str, exchange: Exchange) -> None:
         """Remember a successful exchange under `cache_key`."""
-        self._write(
-            None,
-            "INSERT OR REPLACE INTO cache (key, created_at, data) VALUES (?, ?, ?)",
-            (cache_key, time.time(), orjson.dumps(exchange.to_dict())),
+        stmt = self._insert(cache).values(
+            key=cache_key, created_at=time.time(), data=orjson.dumps(exchange.to_dict())
         )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key"],
+            set_={"created_at": stmt.excluded.created_at, "data": stmt.excluded.data},
+        )
+        self._write(None, stmt)
 
     def count_exchanges(self, run_id: str) -> int:
         """Number of exchanges stored for a run."""
-        return int(self._rows("SELECT COUNT(*) FROM exchanges WHERE run_id = ?", (run_id,))[0][0])
+        stmt = select(func.count()).select_from(exchanges).where(exchanges.c.run_id == run_id)
+        return int(self._rows(stmt)[0][0])
 
     # results
     def put_result(self, run_id: str, provider: str, pillar: str, name: str, value: Any) -> None:
-        """Store (or replace) one computed result as JSON."""
-        self._write(
-            run_id,
-            "INSERT OR REPLACE INTO results (run_id, provider, pillar, name, value)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (run_id, provider, pillar, name, json.dumps(value)),
+        """Store (or replace) one computed result as JSON; a replaced result moves last, as
+        a new one would."""
+        stmt = self._insert(results).values(
+            run_id=run_id,
+            provider=provider,
+            pillar=pillar,
+            name=name,
+            value=json.dumps(value),
+            seq=self._next_seq(results, run_id),
         )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["run_id", "provider", "pillar", "name"],
+            set_={"value": stmt.excluded.value, "seq": stmt.excluded.seq},
+        )
+        self._write(run_id, stmt)
 
     def results(self, run_id: str) -> list[tuple[str, str, str, Any]]:
         """All results of a run as (provider, pillar, name, value)."""
+        c = results.c
         rows = self._rows(
-            "SELECT provider, pillar, name, value FROM results WHERE run_id = ? ORDER BY rowid",
-            (run_id,),
+            select(c.provider, c.pillar, c.name, c.value)
+            .where(c.run_id == run_id)
+            .order_by(self._order(results))
         )
         return [(p, pil, n, json.loads(v)) for p, pil, n, v in rows]
 
+    # the connection, for parity.core.transfer (table-generic copies) and vacuum
+    @property
+    def connection(self) -> Connection:
+        """This store's connection (autocommit), for `parity.core.transfer`."""
+        return self._conn
 
-# What went wrong with a store, in one line: the path, the cause, what to do.
-def default_busy_timeout() -> float:
-    """`PARITY_BUSY_TIMEOUT` (seconds) if set, else `BUSY_TIMEOUT_S`."""
-    raw = os.environ.get("PARITY_BUSY_TIMEOUT", "").strip()
-    if not raw:
-        return BUSY_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise ConfigError(f"PARITY_BUSY_TIMEOUT={raw!r}: give seconds, e.g. 5")
-    return value
-
-
-def _readonly_message(path: Path, detail: str) -> str:
-    folder_only = path.exists() and os.access(path, os.W_OK)
-    what = f"the folder {path.parent} of store {path}" if folder_only else f"store {path}"
-    return (
-        f"{what} is read-only ({detail}): make the file and its folder writable, or copy the"
-        " store somewhere writable and give that --db"
-    )
-
-
-def _full_message(path: Path, detail: str) -> str:
-    return (
-        f"no space left for store {path} ({detail}): free space on its disk, or copy the"
-        " store to another disk and give that --db"
-    )
-
-
-def _missing_folder_message(path: Path, detail: str) -> str:
-    return (
-        f"the folder of store {path} is missing and cannot be created ({detail}): create"
-        f" {path.parent}, or give a --db in a folder that exists"
-    )
-
-
-def _filesystem_cause(path: Path) -> str | None:
-    """What about the file system stops writing `path`, if something visible does:
-    "missing" (folder), "read-only" (file system, file or folder) or "full"."""
-    folder = path.parent
-    if not folder.is_dir():
-        return "missing"
-    try:
-        vfs = os.statvfs(folder)
-    except (OSError, AttributeError):
-        vfs = None
-    if vfs is not None and vfs.f_flag & os.ST_RDONLY:
-        return "read-only"
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        return "read-only"
-    if vfs is not None and vfs.f_bavail * vfs.f_frsize < 64 * 1024:
-        return "full"
-    return None
-
-
-def sqlite_store_error(path: Path, exc: sqlite3.Error, busy_timeout: float) -> StoreError | None:
-    """The `StoreError` for an SQLite failure a user can act on; None for the others (a bug:
-    let it be a traceback)."""
-    if type(exc) not in (sqlite3.OperationalError, sqlite3.DatabaseError):
-        return None
-    detail = str(exc)
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in detail:
-        return StoreError(
-            f"store {path} is locked by another process ({detail}; waited {busy_timeout:g} s):"
-            " try again once it is done, or wait longer with PARITY_BUSY_TIMEOUT=SECONDS"
-        )
-    if name.startswith("SQLITE_FULL") or "database or disk is full" in detail:
-        return StoreError(_full_message(path, detail))
-    if name.startswith("SQLITE_NOTADB") or "file is not a database" in detail:
-        return StoreError(
-            f"{path} is not a parity store ({detail}): give another --db, or move this file away"
-        )
-    if name.startswith("SQLITE_CORRUPT") or "malformed" in detail:
-        return StoreError(
-            f"store {path} is damaged ({detail}): restore it from a copy, or save what is"
-            f" readable with: sqlite3 {path} .recover | sqlite3 recovered.db"
-        )
-    known = ("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_PERM")
-    if not name.startswith(known) and not any(
-        text in detail for text in ("readonly", "unable to open", "disk I/O error")
-    ):
-        return None
-    if path.is_dir():
-        return StoreError(f"{path} is a folder, not a store ({detail}): give a file as --db")
-    cause = _filesystem_cause(path)
-    if cause == "missing":
-        return StoreError(
-            f"the folder of store {path} is gone ({detail}): restore {path.parent} (or the"
-            " store), or give a --db in a folder that exists"
-        )
-    if cause == "full":
-        return StoreError(_full_message(path, detail))
-    if cause == "read-only" or name.startswith("SQLITE_READONLY") or "readonly" in detail:
-        return StoreError(_readonly_message(path, detail))
-    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in detail:
-        return StoreError(
-            f"cannot open store {path} ({detail}): check that it and its folder can be read"
-            " and written"
-        )
-    return StoreError(f"store {path} cannot be written ({detail}): check its disk, then try again")
-
-
-def os_store_error(path: Path, exc: OSError) -> StoreError:
-    """The `StoreError` for a file-system failure around `path` (creating its folder)."""
-    detail = exc.strerror or str(exc)
-    if exc.errno == errno.ENOSPC:
-        return StoreError(_full_message(path, detail))
-    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        return StoreError(_readonly_message(path, f"{exc.filename or path.parent}: {detail}"))
-    return StoreError(_missing_folder_message(path, f"{exc.filename or path.parent}: {detail}"))
+    def guarded(self, call: Any) -> Any:
+        """Run `call()` with this store's lock and error messages (see `parity.core.transfer`)."""
+        return self._guard(call)
 
 
 def pid_alive(pid: int) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from parity.core.dburl import Db
 from parity.core.errors import ConfigError
 from parity.core.plan import RunOptions, RunPlan
 
@@ -126,7 +127,7 @@ class WatchCycle:
 def run_cycle(
     number: int,
     providers_file: Path,
-    db: Path,
+    db: Db,
     options: RunOptions,
     window_s: float,
     *,

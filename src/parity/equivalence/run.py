@@ -32,6 +32,7 @@ from typing import Any
 
 from parity import __version__
 from parity.core.config import Provider, ProvidersFile
+from parity.core.dburl import Db
 from parity.core.errors import ConfigError
 from parity.core.exchange import Exchange
 from parity.core.lifecycle import open_run
@@ -176,7 +177,7 @@ def find_provider(providers: ProvidersFile, name: str) -> Provider:
 
 
 def record_reference(
-    db: Path,
+    db: Db,
     providers: ProvidersFile,
     out: Path,
     *,
@@ -232,7 +233,7 @@ def record_reference(
 
 
 def test_providers(
-    db: Path,
+    db: Db,
     providers: ProvidersFile,
     *,
     source: str | None = None,

@@ -80,10 +80,11 @@ BAD_VERDICTS = ("degraded", "no data")
 # --------------------------------------------------------------------------------------------
 
 
-def _reports(store: Store) -> Iterator[tuple[RunInfo, Report]]:
-    """Each run's report model, oldest first; runs whose report cannot be rebuilt (a user
-    suite file since moved, options from another version) are skipped."""
-    for info in sorted(store.runs(), key=lambda r: (r.created_at, r.id)):
+def _reports(store: Store, vantage: str | None = None) -> Iterator[tuple[RunInfo, Report]]:
+    """Each run's report model (of the runs measured from `vantage`, when given), oldest
+    first; runs whose report cannot be rebuilt (a user suite file since moved, options from
+    another version) are skipped."""
+    for info in sorted(store.runs(vantage=vantage), key=lambda r: (r.created_at, r.id)):
         try:
             data = report_data(store, info.id)
         except (KeyError, ValueError, OSError, ParityError):
@@ -104,6 +105,7 @@ def _row(info: RunInfo, f: Figures, status: str) -> HistoryRow:
         "created_at": info.created_at,
         "kind": info.kind,
         "run_status": info.status,
+        "vantage": info.vantage,
         "provider": f.name,
         "reference": f.reference,
         "accuracy": (
@@ -123,22 +125,27 @@ def _row(info: RunInfo, f: Figures, status: str) -> HistoryRow:
 
 
 def history(
-    store: Store, provider: str | None = None, metric: str | None = None
+    store: Store,
+    provider: str | None = None,
+    metric: str | None = None,
+    *,
+    vantage: str | None = None,
 ) -> list[HistoryRow]:
     """One row per run (oldest first) per provider: the run (run_id, created_at, kind,
-    run_status), the provider (provider, reference) and its figures: accuracy
+    run_status, vantage), the provider (provider, reference) and its figures: accuracy
     ({value, low, high} or None), verdict (the accuracy verdict: reference, equivalent,
     degraded, ...), status (equivalent, no difference found, better, degraded, suspicious,
     reference, unreachable), ttft_p50 (ms), tok_s_p50, cost ($ of the run) and conformance
     ({passed, judged} or None).
 
     `provider` keeps that provider's rows only; `metric` (one of `METRICS`) keeps only that
-    figure besides the run and provider keys. Raises ValueError for an unknown metric.
+    figure besides the run and provider keys; `vantage` keeps the runs measured from there.
+    Raises ValueError for an unknown metric.
     """
     if metric is not None and metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
     rows = []
-    for info, data in _reports(store):
+    for info, data in _reports(store, vantage):
         lines = statuses(data)
         for entry in data.providers:
             f = figures(entry)

@@ -77,14 +77,16 @@ def history_table(rows: Sequence[HistoryRow], metric: str | None = None) -> Tabl
     `metric`, one row per run with a column per provider."""
     if metric is not None:
         return _pivot(rows, metric)
+    split = _split(rows)
     table = Table(title="history (oldest first)", title_justify="left", header_style="bold")
     for column, justify in (
         ("run", "left"),
         ("started", "left"),
+        *((("vantage", "left"),) if split else ()),
         ("provider", "left"),
         *((HEADERS[m], "left" if m in ("verdict", "status") else "right") for m in HEADERS),
     ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column(column, justify=justify)
     previous = None
     for row in rows:
         first = row["run_id"] != previous
@@ -94,6 +96,7 @@ def history_table(rows: Sequence[HistoryRow], metric: str | None = None) -> Tabl
         table.add_row(
             row["run_id"] if first else "",
             local_time(row["created_at"]) if first else "",
+            *((escape(row.get("vantage") or "-") if first else "",) if split else ()),
             escape(row["provider"]) + (" (ref)" if row.get("reference") else ""),
             *(metric_text(m, row.get(m)) for m in HEADERS),
         )
@@ -105,12 +108,23 @@ class _PivotRun(TypedDict):
     cells: dict[str, object]  # provider -> the metric's value in this run
 
 
+def _split(rows: Sequence[HistoryRow]) -> bool:
+    """Whether the rows come from more than one vantage (then they are split by it)."""
+    return len({r.get("vantage") for r in rows}) > 1
+
+
+def _column(row: HistoryRow, split: bool) -> str:
+    """A pivot column: the provider, `provider @ vantage` when the vantages differ."""
+    return f"{row['provider']} @ {row.get('vantage') or '-'}" if split else row["provider"]
+
+
 def _pivot(rows: Sequence[HistoryRow], metric: str) -> Table:
-    providers = list(dict.fromkeys(r["provider"] for r in rows))
+    split = _split(rows)
+    providers = list(dict.fromkeys(_column(r, split) for r in rows))
     runs: dict[str, _PivotRun] = {}
     for r in rows:
         runs.setdefault(r["run_id"], {"created_at": r["created_at"], "cells": {}})
-        runs[r["run_id"]]["cells"][r["provider"]] = r.get(metric)
+        runs[r["run_id"]]["cells"][_column(r, split)] = r.get(metric)
     table = Table(
         title=f"{HEADERS.get(metric, metric)} by run (oldest first)",
         title_justify="left",

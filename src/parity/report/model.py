@@ -539,6 +539,7 @@ class HistoryRow(TypedDict):
     created_at: float
     kind: str
     run_status: str
+    vantage: str | None
     provider: str
     reference: bool
     accuracy: NotRequired[AccuracyFigure | None]

@@ -12,14 +12,16 @@ from parity.report.format import local_time
 
 
 def runs_table(runs: Sequence[RunInfo]) -> Table:
-    """One row per run: id, started, status, exchanges, source file, suite."""
+    """One row per run: id, started, status, exchanges, vantage, source file, suite."""
     table = Table(title="runs", title_justify="left", header_style="bold")
-    for column in ("run", "started", "status", "exchanges", "providers file", "suite"):
+    columns = ("run", "started", "status", "exchanges", "vantage", "providers file", "suite")
+    for column in columns:
         table.add_column(column)
     for r in runs:
         started = local_time(r.created_at, seconds=True)
         suite = f"{r.options.get('suite', '-')} x{r.options.get('repeats', '-')}"
-        table.add_row(r.id, started, r.status, str(r.exchanges), r.source or "-", suite)
+        row = (r.id, started, r.status, str(r.exchanges), r.vantage or "-", r.source or "-")
+        table.add_row(*row, suite)
     return table
 
 
