@@ -74,5 +74,10 @@ def test_every_stream_is_matched_to_the_servers_records(tmp_path: Path, path: st
     assert len(row["server_cpu_share"]) == 2 and all(map(_finite, row["server_cpu_share"]))
     assert math.isfinite(row["server_late_ms"]["p99"])  # can be a hair early: no sign test
     assert len(row["load_before"]) == 3
+    assert row["limited_by"] == "-" or set(row["limited_by"].split("+")) <= {
+        "server",
+        "machine",
+        "client",
+    }
     if path == "client":  # raw stamps: the TTFT error splits into its two sides
         assert _finite(row["send_ms"]["p99"]) and _finite(row["receive_ms"]["p99"])
