@@ -103,6 +103,8 @@ def test_two_cycles_append_two_runs_and_a_regression_posts_the_alert(tmp_path: P
             "2",
             "--every",
             "1s",
+            "--vantage",
+            "eu-west",
             *CHEAP,
             "--webhook",
             f"{receiver.url}/hook",
@@ -137,7 +139,7 @@ def test_two_cycles_append_two_runs_and_a_regression_posts_the_alert(tmp_path: P
     assert data["cycle"] == 2 and data["baseline"] == first and data["regression"]
     assert data["rolling"]["run_ids"] == [first, second]
     rolled = {p["provider"]: p for p in data["rolling"]["providers"]}
-    assert rolled["flaky"]["runs"] == 2
+    assert rolled["flaky"]["runs"] == 2 and rolled["flaky"]["vantage"] == "eu-west"
     flaky = rolled["flaky"]["metrics"]["accuracy"]
     assert (flaky["median"], flaky["low"], flaky["high"], flaky["n"]) == (0.5, 0.0, 1.0, 2)
     assert rolled["ref"]["metrics"]["accuracy"]["median"] == 1.0

@@ -14,6 +14,7 @@ from parity.cli.common import (
     DEFAULT_DB,
     DbOption,
     ReferenceRepeats,
+    VantageOption,
     err,
     exit_with,
     json_option,
@@ -29,6 +30,7 @@ WEBHOOK_ENV = "PARITY_WEBHOOK"
 def watch(
     providers_file: Annotated[Path, typer.Argument(help="Providers TOML file, as parity run.")],
     db: DbOption = DEFAULT_DB,
+    vantage: VantageOption = None,
     every: Annotated[
         str,
         typer.Option(

@@ -143,8 +143,7 @@ class Rolling:
 
 def vantage_of(info: RunInfo) -> str | None:
     """Where the run was measured from, if the store records it (None otherwise)."""
-    value = getattr(info, "vantage", None)
-    return str(value) if value else None
+    return info.vantage or None
 
 
 def same_source(info: RunInfo, source: str | Path | None) -> bool:
