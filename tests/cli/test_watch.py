@@ -247,3 +247,22 @@ def test_sigint_during_a_run_marks_it_interrupted(tmp_path: Path) -> None:
     assert status == "interrupted"
     last = stderr.strip().splitlines()[-1]
     assert last.startswith(f"parity: watch stopped during cycle 1: interrupted: run {run_id}, ")
+
+
+def test_once_on_a_postgresql_store_appends_and_finds_the_regression(
+    tmp_path: Path, pg_url: str
+) -> None:
+    from tests.postgres import PASSWORD
+
+    args = ["--db", pg_url, "--once", *CHEAP, "--no-conformance", "--json", "-"]
+    with providers(tmp_path) as path:
+        first = parity("watch", str(path), *args)
+        second = parity("watch", str(path), *args)
+    assert (first.returncode, second.returncode) == (0, 1), first.stderr + second.stderr
+    data = json.loads(second.stdout)
+    assert (
+        len(data["rolling"]["run_ids"]) == 2 and data["baseline"] == data["rolling"]["run_ids"][0]
+    )
+    assert {a["metric"] for a in data["alerts"]} >= {"accuracy"}
+    for result in (first, second):
+        assert PASSWORD not in result.stdout + result.stderr
