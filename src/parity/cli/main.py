@@ -27,6 +27,7 @@ from parity.cli.local import local_app
 from parity.cli.providers import providers_app
 from parity.cli.report import diff_command, history_command, report_command, runs_command
 from parity.cli.run import run
+from parity.cli.store import store_app
 from parity.cli.watch import watch
 from parity.core.errors import ParityError, RunInterrupted
 from parity.core.lifecycle import Terminated, interrupt_on_sigterm
@@ -50,6 +51,7 @@ app.command("diff")(diff_command)
 app.command("watch")(watch)
 app.add_typer(providers_app, name="providers")
 app.add_typer(local_app, name="local")
+app.add_typer(store_app, name="store")
 app.command()(demo)
 app.command("init")(init_command)
 
