@@ -193,7 +193,9 @@ async def _bench_path(url: str, level: int, requests: int, tokens: int, db: Path
     }
 
 
-async def _client_path(url: str, level: int, requests: int, tokens: int) -> Any:
+async def _client_path(
+    url: str, level: int, requests: int, tokens: int, preconnect: bool = True
+) -> Any:
     """`run_load` driving `ProviderClient.chat(stream=True)`, raw stamps kept."""
     import orjson
 
@@ -204,7 +206,8 @@ async def _client_path(url: str, level: int, requests: int, tokens: int) -> Any:
     body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": tokens}
     async with ProviderClient(_provider(url, level), retries=0) as client:
         await client.chat({**body, "max_tokens": 2}, stream=True)  # connect, warm up
-        await client.preconnect(level)  # as run_bench does before a fixed-concurrency level
+        if preconnect:  # as run_bench does before a fixed-concurrency level
+            await client.preconnect(level)
         rss0 = _rss_mb()
         monitor = _LagMonitor()
         monitor.start()
@@ -258,7 +261,9 @@ def _worker_main(args: argparse.Namespace) -> None:
                 _bench_path(args.url, args.level, args.requests, args.tokens, Path(tmp) / "c.db")
             )
     else:
-        result = asyncio.run(_client_path(args.url, args.level, args.requests, args.tokens))
+        result = asyncio.run(
+            _client_path(args.url, args.level, args.requests, args.tokens, not args.no_preconnect)
+        )
     sys.stdout.write(json.dumps(result))
 
 
@@ -383,6 +388,7 @@ def measure_level(servers: Servers, level: int, args: argparse.Namespace) -> dic
         str(requests),
         "--tokens",
         str(args.tokens),
+        *(["--no-preconnect"] if args.no_preconnect else []),
     ]
     t0 = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -499,6 +505,7 @@ def _levels(args: argparse.Namespace) -> dict[str, Any]:
             "itl_ms": args.itl_ms,
             "servers": args.servers,
             "repeat": args.repeat,
+            "preconnect": not args.no_preconnect,
             "nice": os.getpriority(os.PRIO_PROCESS, 0),
             "autogroup": _autogroup(),
             "cores": os.cpu_count(),
@@ -591,6 +598,7 @@ def main() -> None:
     worker.add_argument("--level", type=int, required=True)
     worker.add_argument("--requests", type=int, required=True)
     worker.add_argument("--tokens", type=int, required=True)
+    worker.add_argument("--no-preconnect", action="store_true")
     parser.add_argument("--levels", default=",".join(str(x) for x in LEVELS))
     parser.add_argument("--waves", type=int, default=2, help="requests per level / level")
     parser.add_argument("--tokens", type=int, default=32)
@@ -601,6 +609,11 @@ def main() -> None:
     parser.add_argument("--path", choices=["bench", "client"], default="bench")
     parser.add_argument(
         "--nice", type=int, default=0, help="scheduling priority of servers and clients"
+    )
+    parser.add_argument(
+        "--no-preconnect",
+        action="store_true",
+        help="client path: let the first wave open its connections (what run_bench did before)",
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
