@@ -284,6 +284,7 @@ def test_history_rows_series_and_filters(runs: tuple[Path, dict[str, str]]) -> N
     assert set(METRICS) <= set(first)
     assert [r["run_id"] for r in only_x] == order
     assert set(only_x[0]) == {"run_id", "created_at", "kind", "run_status", "provider"} | {
+        "vantage",
         "reference",
         "accuracy",
     }
