@@ -1,8 +1,13 @@
+import socket
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from parity.core.dburl import DbRef
+from parity.core.errors import ConfigError
 from parity.core.exchange import ErrorClass, Exchange, Timings
-from parity.core.store import Store
+from parity.core.store import Store, reset_default_vantage, set_default_vantage
 
 
 def exchange(text: str = "hi", error: ErrorClass | None = None) -> Exchange:
@@ -72,3 +77,42 @@ def test_results_replace(tmp_path: Path) -> None:
         store.put_result(run_id, "a", "speed", "ttft", 1)
         store.put_result(run_id, "a", "speed", "ttft", 2)
         assert store.results(run_id) == [("a", "speed", "ttft", 2)]
+
+
+def test_each_run_records_its_vantage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PARITY_VANTAGE", raising=False)
+    with Store(tmp_path / "p.db") as store:
+        host = store.create_run("run", None, {}, "t")
+        given = store.create_run("run", None, {}, "t", vantage="eu-west")
+        monkeypatch.setenv("PARITY_VANTAGE", "ci-runner")
+        from_env = store.create_run("run", None, {}, "t")
+        token = set_default_vantage("cli-flag")  # what --vantage does
+        try:
+            from_flag = store.create_run("run", None, {}, "t")
+        finally:
+            reset_default_vantage(token)
+        vantages = {r.id: r.vantage for r in store.runs()}
+        assert vantages == {
+            host: socket.gethostname(),
+            given: "eu-west",
+            from_env: "ci-runner",
+            from_flag: "cli-flag",
+        }
+        assert [r.id for r in store.runs(vantage="eu-west")] == [given]
+        assert store.vantages() == sorted(
+            {socket.gethostname(), "eu-west", "ci-runner", "cli-flag"}
+        )
+
+
+def test_a_path_or_a_url_names_the_store_and_a_password_is_masked() -> None:
+    ref = DbRef.of("postgresql://auditor:hunter2@db.internal:5432/parity?sslmode=require")
+    assert not ref.is_sqlite and "hunter2" not in str(ref) and "hunter2" not in repr(ref)
+    assert str(ref) == "postgresql://auditor:***@db.internal:5432/parity?sslmode=require"
+    assert ref.sqlalchemy_url().startswith("postgresql+psycopg://auditor:hunter2@")
+    assert DbRef.of("postgresql+psycopg://u@h/db").url == "postgresql+psycopg://u@h/db"
+    assert DbRef.of("runs/eu.db").path == Path("runs/eu.db")
+    assert DbRef.of(Path("x.db")).is_sqlite
+    for bad in ("postgresql://u@h/", "mysql://u:pw@h/db", "postgresql://u@h:notaport/db"):
+        with pytest.raises(ConfigError) as caught:
+            DbRef.of(bad)
+        assert "pw@" not in str(caught.value)

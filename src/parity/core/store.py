@@ -48,6 +48,7 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
+import psycopg
 from sqlalchemy import (
     Connection,
     CursorResult,
@@ -215,6 +216,10 @@ def _pg_engine(ref: DbRef, busy_timeout: float) -> Engine:
     )
 
 
+class _DriverSQL(str):
+    """SQL compiled for this store's driver, run on the driver's connection directly."""
+
+
 class Store:
     """A parity store: an SQLite file (WAL mode) or a PostgreSQL database. Use as a context
     manager or call `close()`.
@@ -250,7 +255,7 @@ class Store:
         self._version = self.found_version = SCHEMA_VERSION
         self._lease_columns = True
         self._failed: str | None = None  # the first failed write's StoreError
-        self._sql: dict[str, str] = {}
+        self._sql: dict[str, _DriverSQL] = {}
         if self.path is not None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -371,19 +376,33 @@ class Store:
         with self._lock:
             try:
                 return call()
-            except (DBAPIError, sqlite3.Error) as exc:
+            except (DBAPIError, sqlite3.Error, psycopg.Error) as exc:
                 self._recover()
                 raise self._error(exc) from exc
 
     def _recover(self) -> None:
         """After a failed statement: a PostgreSQL connection that broke is replaced by the
         next statement (the pool reconnects)."""
-        if self._conn.invalidated:
-            with contextlib.suppress(DBAPIError):
+        with contextlib.suppress(DBAPIError, psycopg.Error):
+            if not self._conn.invalidated and not self.sqlite and self._driver().broken:
+                self._conn.invalidate()
+            if self._conn.invalidated:
                 self._conn.rollback()
 
+    def _driver(self) -> Any:
+        """The driver's connection under this store's (sqlite3 or psycopg)."""
+        return self._conn.connection.driver_connection
+
     def _execute(self, stmt: Executable | str, params: dict[str, Any] | None = None) -> Any:
-        """Execute `stmt` (a statement, or driver SQL compiled by `_compiled`)."""
+        """Execute `stmt`: a statement, driver SQL, or the `_compiled` SQL of the hot path,
+        which goes to the driver's connection directly (no per-statement SQLAlchemy work)."""
+        if isinstance(stmt, _DriverSQL):
+            with self._lock:
+                try:
+                    return self._driver().execute(stmt, params)
+                except (sqlite3.Error, psycopg.Error) as exc:
+                    self._recover()
+                    raise self._error(exc) from exc
         if isinstance(stmt, str):
             return self._guard(lambda: self._conn.exec_driver_sql(stmt, params or {}))
         return self._guard(lambda: self._conn.execute(stmt, params or {}))
@@ -391,12 +410,13 @@ class Store:
     def _rows(self, stmt: Executable, params: dict[str, Any] | None = None) -> list[Any]:
         return self._guard(lambda: self._conn.execute(stmt, params or {}).fetchall())  # type: ignore[no-any-return]
 
-    def _compiled(self, name: str, build: Any) -> str:
-        """The driver SQL of statement `build()` for this backend, compiled once: the hot
-        path runs it without SQLAlchemy's per-statement work."""
+    def _compiled(self, name: str, build: Any) -> _DriverSQL:
+        """The driver SQL of statement `build()` for this backend, compiled once by
+        SQLAlchemy (named parameters: `:name` on SQLite, `%(name)s` on psycopg); `_execute`
+        runs it on the driver's connection."""
         sql = self._sql.get(name)
         if sql is None:
-            sql = self._sql[name] = str(build().compile(dialect=self._engine.dialect))
+            sql = self._sql[name] = _DriverSQL(build().compile(dialect=self._engine.dialect))
         return sql
 
     def _insert(self, table: Any) -> Any:
@@ -558,7 +578,7 @@ class Store:
         held.thread.start()
         return lease
 
-    def _renew_sql(self) -> str:
+    def _renew_sql(self) -> _DriverSQL:
         c = runs.c
         return self._compiled(
             "renew",
