@@ -81,3 +81,23 @@ def test_parity_store_commands_from_the_command_line(tmp_path: Path, pg_url: str
     no_secret(*merged, exported, imported, dry, bad, missing)
     with Store(tmp_path / "c.db") as store:
         assert {r.vantage for r in store.runs()} == {"laptop", "ci"}
+
+
+def test_an_interrupted_run_resumes_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    with ScriptedServer() as server:
+        path = tmp_path / "providers.toml"
+        path.write_text(provider_toml("a", server.base("ok"), reference=True))
+        args = ["run", str(path), "--db", pg_url, "--repeats", "1", "--no-conformance"]
+        stopped = parity(*args, "--max-time", "0.001", env=WIDE)
+        assert stopped.returncode == 130, stopped.stderr
+        assert "--db postgresql://parity:***@127.0.0.1" in stopped.stderr  # the resume hint
+        with Store(pg_url) as store:
+            (info,) = store.runs()
+            assert info.status == "interrupted" and store.lease(info.id) is None
+        resumed = parity("run", "--db", pg_url, "--resume", info.id, str(path), env=WIDE)
+    assert resumed.returncode == 0, resumed.stderr
+    no_secret(stopped, resumed)
+    with Store(pg_url) as store:
+        done = store.run(info.id)
+        assert done is not None and done.status == "finished" and done.exchanges > 0
+        assert store.sends(info.id) >= done.exchanges  # nothing stored twice

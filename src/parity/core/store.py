@@ -297,7 +297,7 @@ class Store:
                 except StoreError:
                     # An older SQLite store where it cannot be written: it still reads;
                     # writing it (taking a lease) will say why it cannot.
-                    if not (self.sqlite and self._readonly()):
+                    if not (self.sqlite and version >= 1 and self._readonly()):
                         raise
             else:
                 raise StoreError(
