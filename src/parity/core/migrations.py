@@ -39,13 +39,14 @@ class Migration:
     apply: Callable[[Connection], None]
 
 
-def _columns(conn: Connection, table: str) -> set[str]:
+def table_columns(conn: Connection, table: str) -> set[str]:
+    """The columns table `table` has in this database (inspected)."""
     return {column["name"] for column in inspect(conn).get_columns(table)}
 
 
 def _add_column(conn: Connection, table: Table, column: Column[object]) -> None:
     """ALTER TABLE ... ADD COLUMN for `column` of `table` if the table lacks it."""
-    if column.name in _columns(conn, table.name):
+    if column.name in table_columns(conn, table.name):
         return
     kind = column.type.compile(dialect=conn.dialect)
     name = conn.dialect.identifier_preparer.quote(column.name)
@@ -78,7 +79,7 @@ def _v2(conn: Connection) -> None:
     _add_column(conn, runs, runs.c.vantage)
     _add_column(conn, runs, runs.c.lease_heartbeat_at)
     for table in (providers, results):
-        missing = "seq" not in _columns(conn, table.name)
+        missing = "seq" not in table_columns(conn, table.name)
         _add_column(conn, table, table.c.seq)
         if missing and conn.dialect.name == "sqlite":
             # The rows' insertion order was their rowid: keep it.

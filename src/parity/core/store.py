@@ -305,7 +305,7 @@ class Store:
                     f" {SCHEMA_VERSION}: run `parity store migrate --db {self.ref}` first"
                 )
         if self._version < SCHEMA_VERSION:
-            have = self._guard(lambda: migrations._columns(self._conn, "runs"))
+            have = self._guard(lambda: migrations.table_columns(self._conn, "runs"))
             self._lease_columns = set(LEASE_COLUMNS) <= have
         self._identity = self._stat()
 
