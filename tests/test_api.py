@@ -44,9 +44,7 @@ def test_conform_names_required_failures(tmp_path: Path) -> None:
         result = parity.conform(fleet(server), checks=["usage"], db=tmp_path / "p.db")
     assert isinstance(result, ConformResult)
     assert result.failed == bool(result.failures)
-    assert {row["id"].split(".")[0] for r in result.providers for row in r.conformance} == {
-        "usage"
-    }
+    assert {row["id"].split(".")[0] for r in result.providers for row in r.conformance} == {"usage"}
 
 
 def test_evaluate_and_a_target(tmp_path: Path) -> None:

@@ -151,14 +151,12 @@ def test_kill_9_then_resume_sends_no_stored_request_again(tmp_path: Path) -> Non
                 break
         assert stored_at_kill, "the run finished before it could be killed"
         options = RunOptions(
-        repeats=2,
-        reference_repeats=DEFAULT_REFERENCE_REPEATS,  # what the CLI asks by default
-        speed_requests=3,
-        conformance=False,
-    )
-        planned = sum(
-            len(plan_requests("run", p, options)) for p in load_providers(path).providers
+            repeats=2,
+            reference_repeats=DEFAULT_REFERENCE_REPEATS,  # what the CLI asks by default
+            speed_requests=3,
+            conformance=False,
         )
+        planned = sum(len(plan_requests("run", p, options)) for p in load_providers(path).providers)
         assert len(stored_at_kill) < planned
 
         con = sqlite3.connect(db)

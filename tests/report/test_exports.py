@@ -175,9 +175,7 @@ def test_junit_suites_cases_and_counts(data: dict[str, Any]) -> None:
 def test_junit_stays_well_formed_with_odd_provider_text(data: dict[str, Any]) -> None:
     odd = json.loads(json.dumps(data.to_dict()))
     check = next(c for c in odd["providers"][1]["conformance"] if c["id"] == "usage.reported")
-    check.update(
-        status="fail", figure='reply "\x1b[31m<b>&\x00" was cut', bar="all ]]>"
-    )
+    check.update(status="fail", figure='reply "\x1b[31m<b>&\x00" was cut', bar="all ]]>")
     root = ET.fromstring(to_junit(odd))
     failure = root.find("testsuite[@name='lossy']/testcase[@name='usage.reported']/failure")
     assert failure is not None and "<b>&" in failure.get("message", "")

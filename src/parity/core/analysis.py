@@ -71,9 +71,7 @@ class ProviderResult:
         return data
 
 
-def analyse_run(
-    store: Store, run_id: str, plan: RunPlan | RunOptions
-) -> list[ProviderResult]:
+def analyse_run(store: Store, run_id: str, plan: RunPlan | RunOptions) -> list[ProviderResult]:
     """Compute every provider's results from the stored exchanges and save them as results."""
     plan = RunPlan.of(plan)
     options = plan.options

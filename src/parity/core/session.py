@@ -184,8 +184,7 @@ def _stored_providers_file(db: Db, run_id: str) -> ProvidersFile:
     if not configs or any(c.get("headers") for c in configs):
         raise ConfigError(f"run {run_id} has no providers file on record: give it")
     fields = [
-        {k: v for k, v in c.items() if k not in ("reachable", "detail", "headers")}
-        for c in configs
+        {k: v for k, v in c.items() if k not in ("reachable", "detail", "headers")} for c in configs
     ]
     return parse_providers({"provider": fields}, f"run {run_id}")
 

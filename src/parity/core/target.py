@@ -47,9 +47,7 @@ class Target:
         )
 
 
-def quick_providers(
-    target: Target, *, env: dict[str, str] | None = None
-) -> ProvidersFile | None:
+def quick_providers(target: Target, *, env: dict[str, str] | None = None) -> ProvidersFile | None:
     """The providers `target` names (falling back on OPENAI_BASE_URL / OPENAI_API_KEY), or
     None when neither the options nor the environment name an endpoint. Raises a one-line
     `ConfigError` for an incomplete or invalid target."""
