@@ -31,14 +31,22 @@ Two parts, each with the real CLI and the real engines of the local fleet:
         --state-dir /tmp/ff/fleet --base-port 8960
     python benchmarks/field_false_alarms.py record-pool /tmp/ff/fleet/providers.toml \\
         --repeats 20 --out benchmarks/data/pool-shared.json
-    python benchmarks/field_false_alarms.py conform PAIR.toml --repetitions 12 \\
-        --out benchmarks/data/conform-shared.json     # PAIR: the two shared providers
+    python benchmarks/field_false_alarms.py conform PAIR.toml --repetitions 3 \\
+        --out benchmarks/data/conform-shared-full.json --keep /tmp/ff/full
+    python benchmarks/field_false_alarms.py conform PAIR.toml --repetitions 20 \\
+        --checks usage,params,streaming,tools.streamed \\
+        --out benchmarks/data/conform-shared-core.json --keep /tmp/ff/core
+    # PAIR: the two shared providers of the fleet's file, with timeout_s = 600 (their
+    # tenants queue: the long-context documents pass the default 120 s on two busy cores)
     # vLLM (PARITY_VLLM_PYTHON, docs/fleet.md)
     parity local up --variants reference-vllm,reference-vllm-b --state-dir /tmp/ff/vllm ...
     python benchmarks/field_false_alarms.py record-pool /tmp/ff/vllm/providers.toml \\
-        --repeats 12 --out benchmarks/data/pool-vllm.json
+        --repeats 12 --out benchmarks/data/pool-vllm.json --engine "vLLM 0.32.0 (CPU), two servers"
     python benchmarks/field_false_alarms.py conform /tmp/ff/vllm/providers.toml \\
-        --repetitions 8 --out benchmarks/data/conform-vllm.json
+        --repetitions 12 --out /tmp/ff/conform-vllm.json --keep /tmp/ff/vllm-stores
+    # the kept stores judged again by the checks of the parity that runs this (no request)
+    python benchmarks/field_false_alarms.py rejudge /tmp/ff/conform-vllm.json \\
+        --keep /tmp/ff/vllm-stores --out benchmarks/data/conform-vllm.json
     # the tables (no engines: from the committed data files; deterministic given --seed)
     python benchmarks/field_false_alarms.py accuracy --runs 1000
     python benchmarks/field_false_alarms.py conform-table benchmarks/data/conform-*.json
