@@ -23,6 +23,14 @@ async def slow(req: Request, reply: Reply) -> None:
     await ok(req, reply)
 
 
+def sigint_default() -> None:
+    """In the child before exec: SIGINT back to its default. A shell starting a job in the
+    background without job control (`cmd &` in a script, as a CI runner may) starts it with
+    SIGINT ignored, which its children inherit, and Python then installs no Ctrl-C handler:
+    the test would signal a process that, by POSIX convention, rightly ignores it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def started(db: Path) -> bool:
     """True once the run is in the store with at least one exchange."""
     if not db.exists():
@@ -69,6 +77,7 @@ def test_a_signal_mid_run_interrupts_it_the_same_way(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=sigint_default,
         )
         deadline = time.monotonic() + 60
         while not started(db) and time.monotonic() < deadline and proc.poll() is None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from parity.accuracy.suites import get_suite
+from tests.cli.test_interrupt import sigint_default
 from tests.cli.test_main import PARITY, parity, provider_toml
 from tests.core.test_webhook import Receiver
 from tests.scripted_server import (
@@ -230,6 +231,7 @@ def test_sigint_during_a_run_marks_it_interrupted(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=sigint_default,
         )
 
         def started() -> bool:
