@@ -255,6 +255,24 @@ MarkdownOut = Annotated[
     Path | None,
     typer.Option("--markdown", help="Write a Markdown summary (for a PR comment) here."),
 ]
+SuiteOption = Annotated[str, typer.Option("--suite", help="Accuracy suite.")]
+RepeatsOption = Annotated[
+    int, typer.Option("--repeats", min=1, help="Times each problem is asked.")
+]
+SpeedRequests = Annotated[
+    int, typer.Option("--speed-requests", min=0, help="Streamed speed requests.")
+]
+MarginOption = Annotated[
+    float,
+    typer.Option(
+        "--margin", help="Equivalence margin for accuracy, as a fraction (0.03 = 3 points)."
+    ),
+]
+ConformanceOption = Annotated[
+    bool, typer.Option("--conformance/--no-conformance", help="Run the conformance checks.")
+]
+"""The options of `parity run` that `parity watch` passes on to each run."""
+
 ReferenceRepeats = Annotated[
     int,
     typer.Option(

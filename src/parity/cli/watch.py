@@ -12,8 +12,13 @@ import typer
 from parity.accuracy.probe import DEFAULT_REFERENCE_REPEATS
 from parity.cli.common import (
     DEFAULT_DB,
+    ConformanceOption,
     DbOption,
+    MarginOption,
     ReferenceRepeats,
+    RepeatsOption,
+    SpeedRequests,
+    SuiteOption,
     VantageOption,
     err,
     exit_with,
@@ -75,15 +80,12 @@ def watch(
             "may hold a token).",
         ),
     ] = None,
-    suite: Annotated[str, typer.Option(help="Accuracy suite.")] = "easy",
-    repeats: Annotated[int, typer.Option(min=1, help="Times each problem is asked.")] = 2,
+    suite: SuiteOption = "easy",
+    repeats: RepeatsOption = 2,
     reference_repeats: ReferenceRepeats = DEFAULT_REFERENCE_REPEATS,
-    speed_requests: Annotated[int, typer.Option(min=0, help="Streamed speed requests.")] = 5,
-    margin: Annotated[
-        float,
-        typer.Option(help="Equivalence margin for accuracy, as a fraction (0.03 = 3 points)."),
-    ] = 0.03,
-    conformance: Annotated[bool, typer.Option(help="Run the conformance checks.")] = True,
+    speed_requests: SpeedRequests = 5,
+    margin: MarginOption = 0.03,
+    conformance: ConformanceOption = True,
     json_out: Annotated[
         Path | None,
         json_option(
